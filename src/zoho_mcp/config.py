@@ -1,0 +1,240 @@
+"""One Settings object for the whole process.
+
+Every knob has an environment name (documented in `.env.example`). The product spec's names
+(`ZOHO_REST_*`, `ENABLE_TIER*`, `CIRCUIT_BREAKER_*`, `RETRY_*`, `HEALTH_CHECK_*`) are accepted as they
+are, beside the shorter `ZOHO_*` names, so a deployment written against either keeps working.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DataCenter = Literal["us", "eu", "in", "au", "jp", "cn", "ca", "sa", "uk"]
+Edition = Literal["free", "standard", "professional", "enterprise", "ultimate"]
+TierName = Literal["mcp", "sdk", "rest"]
+
+#: accounts server and API domain per data centre (reference/zoho-crm-api.md §1.1).
+DATA_CENTERS: dict[str, tuple[str, str]] = {
+    "us": ("https://accounts.zoho.com", "https://www.zohoapis.com"),
+    "eu": ("https://accounts.zoho.eu", "https://www.zohoapis.eu"),
+    "in": ("https://accounts.zoho.in", "https://www.zohoapis.in"),
+    "au": ("https://accounts.zoho.com.au", "https://www.zohoapis.com.au"),
+    "jp": ("https://accounts.zoho.jp", "https://www.zohoapis.jp"),
+    "cn": ("https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"),
+    "ca": ("https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
+    "sa": ("https://accounts.zoho.sa", "https://www.zohoapis.sa"),
+    "uk": ("https://accounts.zoho.uk", "https://www.zohoapis.uk"),
+}
+
+#: Zoho's per-org concurrency by edition (reference/zoho-crm-api.md §9.2).
+EDITION_CONCURRENCY: dict[str, int] = {
+    "free": 5,
+    "standard": 10,
+    "professional": 15,
+    "enterprise": 20,
+    "ultimate": 25,
+}
+#: Daily API credits by edition (the floor of each edition's allowance, §9.1).
+EDITION_CREDITS: dict[str, int] = {
+    "free": 5_000,
+    "standard": 50_000,
+    "professional": 50_000,
+    "enterprise": 50_000,
+    "ultimate": 50_000,
+}
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Process configuration, read from the environment and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # --- Zoho connection -------------------------------------------------------------------
+    client_id: str | None = Field(None, validation_alias=_env("ZOHO_CLIENT_ID", "ZOHO_REST_CLIENT_ID"))
+    client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("ZOHO_CLIENT_SECRET", "ZOHO_REST_CLIENT_SECRET")
+    )
+    refresh_token: SecretStr | None = Field(
+        None, validation_alias=_env("ZOHO_REFRESH_TOKEN", "ZOHO_REST_REFRESH_TOKEN")
+    )
+    access_token: SecretStr | None = Field(
+        None, validation_alias=_env("ZOHO_ACCESS_TOKEN", "ZOHO_REST_ACCESS_TOKEN")
+    )
+    data_center: DataCenter | None = Field(None, validation_alias=_env("ZOHO_DATA_CENTER"))
+    accounts_url_override: str | None = Field(None, validation_alias=_env("ZOHO_ACCOUNTS_URL"))
+    api_domain_override: str | None = Field(
+        None, validation_alias=_env("ZOHO_API_DOMAIN", "ZOHO_REST_API_DOMAIN")
+    )
+    mcp_url: SecretStr | None = Field(None, validation_alias=_env("ZOHO_MCP_URL"))
+    mcp_token: SecretStr | None = Field(None, validation_alias=_env("ZOHO_MCP_TOKEN"))
+    user_email: str = Field("zoho-mcp@localhost", validation_alias=_env("ZOHO_USER_EMAIL"))
+    edition: Edition = Field("standard", validation_alias=_env("ZOHO_EDITION"))
+    concurrency_limit: int | None = Field(None, ge=1, le=100, validation_alias=_env("ZOHO_CONCURRENCY_LIMIT"))
+    daily_credits: int | None = Field(None, ge=1, validation_alias=_env("ZOHO_DAILY_CREDITS"))
+    state_dir: Path | None = Field(None, validation_alias=_env("ZOHO_STATE_DIR"))
+
+    # --- tiers and failover ------------------------------------------------------------------
+    enable_mcp: bool = Field(True, validation_alias=_env("ENABLE_TIER1_MCP"))
+    enable_sdk: bool = Field(True, validation_alias=_env("ENABLE_TIER2_SDK"))
+    enable_rest: bool = Field(True, validation_alias=_env("ENABLE_TIER3_REST"))
+    enable_failover: bool = Field(True, validation_alias=_env("ENABLE_FAILOVER"))
+    mcp_timeout: float = Field(30.0, gt=0, validation_alias=_env("ZOHO_MCP_TIMEOUT", "TIER1_TIMEOUT"))
+    sdk_timeout: float = Field(60.0, gt=0, validation_alias=_env("ZOHO_SDK_TIMEOUT", "TIER2_TIMEOUT"))
+    rest_timeout: float = Field(45.0, gt=0, validation_alias=_env("ZOHO_REST_TIMEOUT", "TIER3_TIMEOUT"))
+
+    # --- circuit breakers --------------------------------------------------------------------
+    breaker_failure_threshold: int = Field(5, ge=1, validation_alias=_env("CIRCUIT_BREAKER_FAILURE_THRESHOLD"))
+    breaker_recovery_timeout: float = Field(60.0, gt=0, validation_alias=_env("CIRCUIT_BREAKER_RECOVERY_TIMEOUT"))
+    breaker_half_open_calls: int = Field(3, ge=1, validation_alias=_env("CIRCUIT_BREAKER_HALF_OPEN_CALLS"))
+    breaker_success_threshold: int = Field(2, ge=1, validation_alias=_env("CIRCUIT_BREAKER_SUCCESS_THRESHOLD"))
+
+    # --- retry ---------------------------------------------------------------------------------
+    retry_max_attempts: int = Field(3, ge=1, le=10, validation_alias=_env("MAX_RETRY_ATTEMPTS"))
+    retry_base_delay: float = Field(1.0, ge=0, validation_alias=_env("RETRY_BASE_DELAY"))
+    retry_max_delay: float = Field(60.0, ge=0, validation_alias=_env("RETRY_MAX_DELAY"))
+    retry_exponential_base: float = Field(2.0, ge=1, validation_alias=_env("RETRY_EXPONENTIAL_BASE"))
+    retry_jitter: bool = Field(True, validation_alias=_env("RETRY_JITTER_ENABLED"))
+    retry_budget_ratio: float = Field(0.2, ge=0, le=1, validation_alias=_env("RETRY_BUDGET_RATIO"))
+
+    # --- hedging (reads only) -----------------------------------------------------------------
+    hedge_enabled: bool = Field(True, validation_alias=_env("HEDGE_ENABLED"))
+    hedge_min_delay: float = Field(0.05, ge=0, validation_alias=_env("HEDGE_MIN_DELAY"))
+    hedge_max_delay: float = Field(2.0, ge=0, validation_alias=_env("HEDGE_MAX_DELAY"))
+
+    # --- health ----------------------------------------------------------------------------------
+    health_check_interval: float = Field(30.0, gt=0, validation_alias=_env("HEALTH_CHECK_INTERVAL"))
+    health_check_timeout: float = Field(10.0, gt=0, validation_alias=_env("HEALTH_CHECK_TIMEOUT"))
+
+    # --- the MCP server itself --------------------------------------------------------------------
+    read_only: bool = Field(False, validation_alias=_env("ZOHO_MCP_READ_ONLY"))
+    server_token: SecretStr | None = Field(None, validation_alias=_env("ZOHO_MCP_SERVER_TOKEN"))
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", validation_alias=_env("ZOHO_MCP_LOG_LEVEL", "LOG_LEVEL")
+    )
+
+    @model_validator(mode="after")
+    def _check_delays(self) -> Settings:
+        if self.retry_max_delay < self.retry_base_delay:
+            raise ValueError("RETRY_MAX_DELAY must be at least RETRY_BASE_DELAY")
+        if self.hedge_max_delay < self.hedge_min_delay:
+            raise ValueError("HEDGE_MAX_DELAY must be at least HEDGE_MIN_DELAY")
+        return self
+
+    # --- derived -----------------------------------------------------------------------------------
+    @property
+    def accounts_url(self) -> str:
+        if self.accounts_url_override:
+            return self.accounts_url_override.rstrip("/")
+        return DATA_CENTERS[self.data_center or "us"][0]
+
+    @property
+    def api_domain(self) -> str:
+        if self.api_domain_override:
+            return self.api_domain_override.rstrip("/")
+        return DATA_CENTERS[self.data_center or "us"][1]
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.accounts_url}/oauth/v2/token"
+
+    @property
+    def org_concurrency(self) -> int:
+        return self.concurrency_limit or EDITION_CONCURRENCY[self.edition]
+
+    @property
+    def org_daily_credits(self) -> int:
+        return self.daily_credits or EDITION_CREDITS[self.edition]
+
+    @property
+    def enabled_tiers(self) -> list[TierName]:
+        flags: list[tuple[TierName, bool]] = [
+            ("mcp", self.enable_mcp),
+            ("sdk", self.enable_sdk),
+            ("rest", self.enable_rest),
+        ]
+        return [name for name, on in flags if on]
+
+    def tier_timeout(self, tier: TierName) -> float:
+        return {"mcp": self.mcp_timeout, "sdk": self.sdk_timeout, "rest": self.rest_timeout}[tier]
+
+    def resolved_state_dir(self) -> Path:
+        """Where tokens and the SDK's field cache live; created with owner-only permissions."""
+        if self.state_dir is not None:
+            path = self.state_dir
+        else:
+            import platformdirs
+
+            path = Path(platformdirs.user_state_dir("zoho-mcp"))
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def missing_connection_settings(self) -> list[str]:
+        """Names of the variables a real (non-sandbox) run still needs, in the order to fix them."""
+        missing: list[str] = []
+        if self.enable_sdk or self.enable_rest:
+            if not self.client_id:
+                missing.append("ZOHO_CLIENT_ID")
+            if self.client_secret is None:
+                missing.append("ZOHO_CLIENT_SECRET")
+            if self.refresh_token is None:
+                missing.append("ZOHO_REFRESH_TOKEN")
+        if self.enable_mcp and self.mcp_url is None:
+            missing.append("ZOHO_MCP_URL (or ENABLE_TIER1_MCP=false)")
+        return missing
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names the variable and says how to fix it."""
+
+
+def _alias_of(field_name: str) -> str:
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return str(first)
+    return field_name.upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning pydantic's report into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err.get("loc") or ()
+        name = _alias_of(str(loc[0])) if loc else "settings"
+        value = err.get("input")
+        shown = "" if name in _SECRET_VARS or isinstance(value, dict) else f" (got {value!r})"
+        raise SettingsError(f"invalid setting {name}{shown}: {err.get('msg')}") from None
+
+
+_SECRET_VARS = {
+    "ZOHO_CLIENT_SECRET",
+    "ZOHO_REFRESH_TOKEN",
+    "ZOHO_ACCESS_TOKEN",
+    "ZOHO_MCP_URL",
+    "ZOHO_MCP_TOKEN",
+    "ZOHO_MCP_SERVER_TOKEN",
+}
+
+
+def exit_on_settings_error(exc: SettingsError) -> None:
+    """The one-line failure the command line promises: no traceback, exit code 2."""
+    sys.stderr.write(f"zoho-mcp: {exc}\n")
+    raise SystemExit(2)
