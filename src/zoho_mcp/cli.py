@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
+        from zoho_mcp.config import SettingsError, exit_on_settings_error, load_settings
+
+        try:
+            load_settings()  # fail on a bad setting with one clear line before anything starts
+        except SettingsError as exc:
+            exit_on_settings_error(exc)
         from zoho_mcp.server import run_serve
 
         run_serve(args)

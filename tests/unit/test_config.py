@@ -1,0 +1,90 @@
+"""Settings: every documented name is read, the product spec's aliases work, bad values fail clearly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from zoho_mcp.config import DATA_CENTERS, Settings, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith(("ZOHO_", "ENABLE_", "CIRCUIT_", "RETRY_", "MAX_RETRY", "HEALTH_", "HEDGE_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_match_design() -> None:
+    s = Settings()
+    assert (s.breaker_failure_threshold, s.breaker_recovery_timeout) == (5, 60.0)
+    assert (s.breaker_half_open_calls, s.breaker_success_threshold) == (3, 2)
+    assert (s.retry_max_attempts, s.retry_base_delay, s.retry_max_delay) == (3, 1.0, 60.0)
+    assert (s.retry_exponential_base, s.retry_jitter) == (2.0, True)
+    assert (s.health_check_interval, s.health_check_timeout) == (30.0, 10.0)
+    assert (s.mcp_timeout, s.sdk_timeout, s.rest_timeout) == (30.0, 60.0, 45.0)
+    assert s.enabled_tiers == ["mcp", "sdk", "rest"]
+
+
+@pytest.mark.parametrize(
+    ("env", "attr", "expected"),
+    [
+        ({"ZOHO_CLIENT_ID": "a"}, "client_id", "a"),
+        ({"ZOHO_REST_CLIENT_ID": "b"}, "client_id", "b"),
+        ({"ZOHO_REST_API_DOMAIN": "https://x.example"}, "api_domain", "https://x.example"),
+        ({"ENABLE_TIER1_MCP": "false"}, "enabled_tiers", ["sdk", "rest"]),
+        ({"ENABLE_FAILOVER": "false"}, "enable_failover", False),
+        ({"CIRCUIT_BREAKER_FAILURE_THRESHOLD": "7"}, "breaker_failure_threshold", 7),
+        ({"RETRY_JITTER_ENABLED": "false"}, "retry_jitter", False),
+        ({"ZOHO_DATA_CENTER": "ca"}, "accounts_url", "https://accounts.zohocloud.ca"),
+        ({"ZOHO_DATA_CENTER": "eu"}, "api_domain", "https://www.zohoapis.eu"),
+        ({"ZOHO_EDITION": "free"}, "org_concurrency", 5),
+        ({"ZOHO_MCP_READ_ONLY": "true"}, "read_only", True),
+    ],
+)
+def test_environment_names(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], attr: str, expected: object) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert getattr(Settings(), attr) == expected
+
+
+def test_every_data_center_has_both_urls() -> None:
+    assert set(DATA_CENTERS) == {"us", "eu", "in", "au", "jp", "cn", "ca", "sa", "uk"}
+    for accounts, api in DATA_CENTERS.values():
+        assert accounts.startswith("https://accounts.") and api.startswith("https://www.zohoapis.")
+
+
+def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "many")
+    with pytest.raises(SettingsError, match="CIRCUIT_BREAKER_FAILURE_THRESHOLD"):
+        load_settings()
+
+
+def test_secret_values_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOHO_MCP_URL", "{not-a-url-but-secret-key}")
+    s = load_settings()
+    assert "secret-key" not in repr(s)
+    assert "secret-key" not in str(s.mcp_url)
+
+
+def test_missing_connection_settings_are_named() -> None:
+    assert Settings().missing_connection_settings() == [
+        "ZOHO_CLIENT_ID",
+        "ZOHO_CLIENT_SECRET",
+        "ZOHO_REFRESH_TOKEN",
+        "ZOHO_MCP_URL (or ENABLE_TIER1_MCP=false)",
+    ]
+
+
+def test_cli_invalid_setting_is_one_line_exit_2(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "RETRY_MAX_DELAY": "0.5", "RETRY_BASE_DELAY": "1", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoho_mcp", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RETRY_MAX_DELAY" in lines[0] and "Traceback" not in proc.stderr
