@@ -141,3 +141,17 @@ def known_secrets() -> Iterable[str]:
     """For tests: the values `register_secret` has been told about."""
     with _known_lock:
         return tuple(_known_secrets)
+
+
+def _ensure_stderr_default() -> None:
+    """structlog's unconfigured default prints to stdout; in an MCP server that corrupts the channel."""
+    if not structlog.is_configured():
+        structlog.configure(
+            processors=[*_shared_processors(), _redact_processor, structlog.processors.JSONRenderer()],
+            logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            cache_logger_on_first_use=False,
+        )
+
+
+_ensure_stderr_default()

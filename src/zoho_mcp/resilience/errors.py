@@ -59,3 +59,13 @@ class AllTiersFailed(CategorizedError):
 
     def as_dict(self) -> dict[str, Any]:
         return {name: {"error": type(c).__name__, "message": str(c)} for name, c in self.causes.items()}
+
+
+class DeadlineExceeded(CategorizedError, TimeoutError):
+    """The call's overall deadline passed before another try could start; retrying cannot help."""
+
+    category = ErrorCategory.TRANSIENT
+
+    @property
+    def retryable(self) -> bool:
+        return False
