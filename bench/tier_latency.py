@@ -1,0 +1,107 @@
+"""p50 latency of get-by-id through each tier, next to a raw httpx GET of the same REST URL.
+
+Runs the sandbox in-process (a uvicorn thread on loopback), makes a bounded number of sequential
+calls per tier, and prints one JSON object: each tier's p50 in milliseconds and its ratio to the raw
+GET (1.0 = no overhead over a bare HTTP call). Usage: `python bench/tier_latency.py [--calls 200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from zoho_mcp.config import Settings
+from zoho_mcp.logs import configure_logging
+from zoho_mcp.sandbox.app import SandboxConfig, SandboxServer
+from zoho_mcp.tiers.base import GetRecords, GetResult
+from zoho_mcp.tiers.factory import build_tiers, close_tiers
+
+
+def _settings(info: dict[str, Any], state_dir: Path) -> Settings:
+    return Settings(
+        client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        refresh_token=info["refresh_token"],
+        accounts_url_override=info["accounts_url"],
+        api_domain_override=info["api_domain"],
+        mcp_url=info["mcp_url"],
+        user_email=info["user_email"],
+        edition=info["edition"],
+        state_dir=state_dir,
+    )
+
+
+def _p50_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000.0, 3)
+
+
+async def _measure(calls: int, warmup: int) -> dict[str, Any]:
+    server = SandboxServer(SandboxConfig(accounts=200)).start()
+    try:
+        info = server.info
+        ids: list[str] = httpx.get(f"{server.base_url}/__sandbox__/records/Accounts").json()["ids"]
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = _settings(info, Path(tmp))
+            tiers = build_tiers(settings)
+            p50: dict[str, float] = {}
+            try:
+                for name, tier in tiers.items():
+                    for i in range(warmup):
+                        await tier.execute(GetRecords("Accounts", (ids[i % len(ids)],)))
+                    samples = []
+                    for i in range(calls):
+                        op = GetRecords("Accounts", (ids[i % len(ids)],))
+                        start = time.perf_counter()
+                        result = await tier.execute(op)
+                        samples.append(time.perf_counter() - start)
+                        assert isinstance(result, GetResult) and result.records
+                    p50[name] = _p50_ms(samples)
+                token = await tiers.auth.get_token() if getattr(tiers, "auth", None) else None  # type: ignore[attr-defined]
+            finally:
+                await close_tiers(tiers)
+        headers = {"Authorization": f"Zoho-oauthtoken {token}"} if token else {}
+        async with httpx.AsyncClient(headers=headers) as raw:
+            for i in range(warmup):
+                (await raw.get(f"{info['api_domain']}/crm/v2/Accounts/{ids[i % len(ids)]}")).raise_for_status()
+            samples = []
+            for i in range(calls):
+                start = time.perf_counter()
+                resp = await raw.get(f"{info['api_domain']}/crm/v2/Accounts/{ids[i % len(ids)]}")
+                samples.append(time.perf_counter() - start)
+                resp.raise_for_status()
+        raw_p50 = _p50_ms(samples)
+    finally:
+        server.stop()
+    return {
+        "benchmark": "get_by_id_p50",
+        "calls_per_tier": calls,
+        "raw_httpx_p50_ms": raw_p50,
+        "tiers": {
+            name: {"p50_ms": value, "ratio_to_raw": round(value / raw_p50, 2) if raw_p50 else None}
+            for name, value in p50.items()
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per tier (bounded)")
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args(argv)
+    configure_logging("error")
+    result = anyio.run(_measure, max(1, min(args.calls, 5000)), max(1, args.warmup))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
