@@ -94,9 +94,25 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _NOISY = ("httpx", "httpx2", "httpcore", "urllib3", "mcp", "uvicorn.access", "SDKLogger")
 
 
+class _Stderr:
+    """Looks up `sys.stderr` at each write, so a replaced stderr (pytest capture, a closed pipe) is followed."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except ValueError:  # stderr was closed under us: logging must never crash the caller
+            return 0
+
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except ValueError:
+            pass
+
+
 def configure_logging(level: str = "info", stream: Any = None) -> None:
     """Route structlog and the standard-library loggers (mcp, httpx, uvicorn, zcrmsdk) to JSON on stderr."""
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else _Stderr()
     lvl = _LEVELS.get(level, logging.INFO)
     structlog.configure(
         processors=[
@@ -148,7 +164,7 @@ def _ensure_stderr_default() -> None:
     if not structlog.is_configured():
         structlog.configure(
             processors=[*_shared_processors(), _redact_processor, structlog.processors.JSONRenderer()],
-            logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+            logger_factory=structlog.WriteLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
             cache_logger_on_first_use=False,
         )
