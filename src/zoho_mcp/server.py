@@ -1,0 +1,228 @@
+"""The MCP server: tools, resources, lifespan, and `zoho-mcp serve`.
+
+`build_server(settings, gateway=None)` is the one way to get a server: tests pass a gateway they
+own; `serve` lets the server build (and close) its own in the lifespan. Every tool failure becomes
+an `isError` result that says what was wrong and what to do next; nothing the server refuses
+locally reaches Zoho, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.types import CallToolResult
+from pydantic import ValidationError
+
+from zoho_mcp import __version__
+from zoho_mcp.config import Settings, SettingsError, exit_on_settings_error, load_settings
+from zoho_mcp.logs import configure_logging, get_logger, register_secret
+from zoho_mcp.resources import HealthNotifier
+from zoho_mcp.resources import register as register_resources
+from zoho_mcp.tools import accounts, bulk_update
+from zoho_mcp.tools.errors import failure_from_exception, invalid_arguments
+from zoho_mcp.tools.models import EXAMPLE_ID
+from zoho_mcp.tools.state import Gateway, ServerState
+
+log = get_logger(__name__)
+
+INSTRUCTIONS = """Zoho CRM accounts, reached through a resilient gateway (Zoho's hosted MCP, the SDK and REST,
+with automatic failover). Find accounts with search_accounts, read one with get_account or many with
+bulk_read_accounts, and change many with bulk_update (try dry_run=true first). Ids are 18-19 digit
+strings. Errors say what was wrong and how to fix it; ZOHO_UNAVAILABLE is temporary, so retry later.
+The zoho://health resource shows the state of each path to Zoho."""
+
+_EXAMPLES: dict[str, str] = {
+    "get_account": f'account_id="{EXAMPLE_ID}"',
+    "search_accounts": 'filters=[{"field": "Account_Name", "operator": "starts_with", "value": "Acme"}]',
+    "bulk_read_accounts": f'account_ids=["{EXAMPLE_ID}"]',
+    "bulk_update": f'updates=[{{"id": "{EXAMPLE_ID}", "fields": {{"Phone": "555-0100"}}}}]',
+}
+
+
+class ZohoMCPServer(MCPServer[ServerState]):
+    """MCPServer whose tool failures are always model-readable `isError` results."""
+
+    zoho_state: ServerState
+    health_notifier: HealthNotifier
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[ServerState, Any] | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError):
+                failure = failure_from_exception(cause if cause is not None else exc, tool=name)
+            elif isinstance(cause, ValidationError):
+                failure = invalid_arguments(name, cause, _EXAMPLES.get(name))
+            else:
+                raise  # unknown tool and the like: the SDK's own answer is right
+            log.info("tool_error", tool=name, code=failure.code)
+            result: CallToolResult = failure.to_result()
+            return result
+
+
+def build_server(settings: Settings, gateway: Gateway | None = None) -> ZohoMCPServer:
+    """The MCP server over `gateway`; without one, the lifespan builds, starts and closes its own."""
+    state = ServerState(settings=settings, gateway=gateway)
+    bus = InMemorySubscriptionBus()
+    notifier = HealthNotifier(bus)
+    if gateway is not None:
+        gateway.add_circuit_listener(notifier.on_circuit_change)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        built: Any = None
+        if state.gateway is None:
+            from zoho_mcp.gateway import build_gateway
+
+            built = await build_gateway(settings)
+            built.add_circuit_listener(notifier.on_circuit_change)
+            await built.start()
+            state.gateway = built
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(notifier.run)
+                try:
+                    yield state
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            if built is not None:
+                state.gateway = None
+                # Not shielded: the gateway's own task group must be exited from this very scope stack.
+                await built.aclose()
+
+    server = ZohoMCPServer(
+        "zoho-mcp",
+        title="Zoho CRM",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        subscriptions=bus,
+    )
+    accounts.register(server, state)
+    if not settings.read_only:
+        bulk_update.register(server, state)
+    register_resources(server, state, notifier)
+    server.zoho_state = state
+    server.health_notifier = notifier
+    return server
+
+
+# --------------------------------------------------------------------------- zoho-mcp serve
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _sandbox_overrides(info: dict[str, Any], state_dir: str) -> dict[str, Any]:
+    extra = {k: info[k] for k in ("user_email", "edition") if info.get(k)}
+    return {
+        **extra,
+        "client_id": info["client_id"],
+        "client_secret": info["client_secret"],
+        "refresh_token": info["refresh_token"],
+        "accounts_url_override": info["accounts_url"],
+        "api_domain_override": info["api_domain"],
+        "mcp_url": info["mcp_url"],
+        "state_dir": state_dir,
+        "enable_mcp": True,
+        "enable_sdk": True,
+        "enable_rest": True,
+    }
+
+
+def _register_secrets(settings: Settings) -> None:
+    for secret in (settings.client_secret, settings.refresh_token, settings.access_token, settings.mcp_url,
+                   settings.mcp_token, settings.server_token):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    """`zoho-mcp serve`: configuration errors are one line on stderr and exit code 2."""
+    overrides: dict[str, Any] = {"read_only": True} if getattr(args, "read_only", False) else {}
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        exit_on_settings_error(exc)
+        return
+    configure_logging(settings.log_level)
+    transport = getattr(args, "transport", "stdio")
+    host = getattr(args, "host", "127.0.0.1")
+    if transport == "http" and not is_loopback(host):
+        from zoho_mcp.http_app import MIN_TOKEN_LENGTH, server_token
+
+        token = server_token(settings)
+        if token is None or len(token) < MIN_TOKEN_LENGTH:
+            what = "without ZOHO_MCP_SERVER_TOKEN" if token is None else "with too short a ZOHO_MCP_SERVER_TOKEN"
+            exit_on_settings_error(
+                SettingsError(
+                    f"refusing to serve HTTP on {host} {what}: set it to a random secret of at least "
+                    f"{MIN_TOKEN_LENGTH} characters (clients then send 'Authorization: Bearer <token>'), "
+                    "or bind --host 127.0.0.1"
+                )
+            )
+    sandbox: Any = None
+    state_dir: str | None = None
+    try:
+        if getattr(args, "sandbox", False):
+            from zoho_mcp.sandbox.app import SandboxConfig, SandboxServer
+
+            sandbox = SandboxServer(SandboxConfig())
+            sandbox.start()
+            state_dir = tempfile.mkdtemp(prefix="zoho-mcp-sandbox-")
+            try:
+                settings = load_settings(**overrides, **_sandbox_overrides(dict(sandbox.info), state_dir))
+            except SettingsError as exc:
+                exit_on_settings_error(exc)
+                return
+            log.info(
+                "sandbox_started",
+                base_url=sandbox.base_url,
+                admin_url=f"{sandbox.base_url}/__sandbox__",
+                note="a local Zoho with seeded demo data; faults can be injected through the admin URL",
+            )
+        else:
+            missing = settings.missing_connection_settings()
+            if missing:
+                exit_on_settings_error(
+                    SettingsError(
+                        "missing " + ", ".join(missing) + ": set them in the environment or .env "
+                        "(see .env.example), or try the local Zoho with `zoho-mcp serve --sandbox`"
+                    )
+                )
+        _register_secrets(settings)
+        server = build_server(settings)
+        log.info("server_starting", transport=transport, read_only=settings.read_only, tiers=settings.enabled_tiers)
+        if transport == "http":
+            from zoho_mcp.http_app import run_http
+
+            run_http(server, settings, host=host, port=getattr(args, "port", 8000))
+        else:
+            anyio.run(server.run_stdio_async)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+        if state_dir is not None:
+            shutil.rmtree(state_dir, ignore_errors=True)

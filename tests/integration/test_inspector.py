@@ -1,0 +1,53 @@
+"""Smoke test with the MCP Inspector's CLI (a third-party client) against `zoho-mcp serve --sandbox`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serve_helpers import server_env
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("npx") is None, reason="node/npx is not installed: the Inspector CLI needs it"),
+]
+
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+
+
+def inspector(tmp_path: Path, *args: str) -> dict[str, Any]:
+    cmd = ["npx", "-y", INSPECTOR, "--cli", sys.executable, "-m", "zoho_mcp", "serve", "--sandbox", *args]
+    try:
+        done = subprocess.run(cmd, env=server_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.skip("the Inspector did not finish in time (npm registry unreachable?)")
+    if done.returncode != 0 and "npm ERR!" in done.stderr and "ENOTFOUND" in done.stderr:
+        pytest.skip("npm registry unreachable: cannot fetch the Inspector")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(json.loads(done.stdout))
+
+
+def test_inspector_lists_the_tools(tmp_path: Path) -> None:
+    listing = inspector(tmp_path, "--method", "tools/list")
+    tools = {t["name"]: t for t in listing["tools"]}
+    assert set(tools) == {"get_account", "search_accounts", "bulk_read_accounts", "bulk_update"}
+    assert tools["get_account"]["annotations"]["readOnlyHint"] is True
+    assert tools["bulk_update"]["annotations"]["destructiveHint"] is True
+    assert "outputSchema" in tools["search_accounts"]
+
+
+def test_inspector_calls_get_account(tmp_path: Path, admin: Any) -> None:
+    # The sandbox is seeded deterministically, so the served sandbox holds the same ids as this one.
+    account_id = admin.record_ids("Accounts")[0]
+    result = inspector(
+        tmp_path, "--method", "tools/call", "--tool-name", "get_account", "--tool-arg", f'account_id="{account_id}"'
+    )
+    assert result.get("isError") is not True, result
+    assert result["structuredContent"]["account"]["id"] == account_id
