@@ -1,0 +1,274 @@
+"""The gateway over the real tiers against the sandbox, with faults injected through its admin API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+import structlog
+
+from zoho_mcp.config import Settings
+from zoho_mcp.gateway import OutcomeUnknownError, ZohoGateway, build_gateway
+from zoho_mcp.resilience.errors import AllTiersFailed, CircuitOpenError
+from zoho_mcp.tiers.base import BusinessError, GetRecords, GetResult, UpdateRecords, UpdateResult
+from zoho_mcp.tiers.selector import RoutingHints
+
+pytestmark = pytest.mark.anyio
+
+AGENT = RoutingHints(agent=True)  # plan mcp → sdk → rest
+DEFAULT = RoutingHints()  # plan sdk → mcp → rest
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def tuned(settings: Settings, **overrides: Any) -> Settings:
+    base = {
+        "retry_max_attempts": 2,
+        "breaker_failure_threshold": 2,
+        "breaker_recovery_timeout": 30.0,
+        "breaker_half_open_calls": 1,
+        "breaker_success_threshold": 2,
+        "hedge_enabled": False,
+    }
+    base.update(overrides)
+    return settings.model_copy(update=base)
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging() -> Any:
+    """Log to this test's own output: another test may have left structlog on a stream pytest closed."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.fixture
+async def make(sandbox_settings: Settings) -> AsyncIterator[Any]:
+    built: list[ZohoGateway] = []
+
+    async def factory(**overrides: Any) -> ZohoGateway:
+        clock = overrides.pop("clock", None)
+        kwargs = {"clock": clock} if clock is not None else {}
+        gw = await build_gateway(tuned(sandbox_settings, **overrides), **kwargs)
+        built.append(gw)
+        return gw
+
+    yield factory
+    for gw in built:
+        await gw.aclose()
+
+
+def surfaces(journal: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(surface, client) of every CRM or MCP request, oauth left out."""
+    return [(e["surface"], e["client"]) for e in journal if e["surface"] != "oauth"]
+
+
+@pytest.mark.parametrize(("mode", "status"), [("error", 503), ("reset", None)], ids=["503", "reset"])
+async def test_mcp_surface_down_sdk_answers_and_mcp_breaker_opens(make: Any, admin: Any, mode: str, status: Any) -> None:
+    rid = admin.record_ids("Accounts")[0]
+    admin.fault(surface="mcp", mode=mode, status=status)
+    gw = await make()
+    events: list[tuple[str, str, str]] = []
+    gw.add_circuit_listener(lambda tier, old, new: events.append((tier, old, new)))
+
+    for _ in range(3):
+        result = await gw.execute(GetRecords("Accounts", (rid,)), AGENT)
+        assert isinstance(result, GetResult) and result.records[0]["id"] == rid
+
+    assert events == [("mcp", "closed", "open")]
+    doc = gw.health()
+    assert doc["tiers"]["mcp"]["circuit"] == "open"
+    assert doc["tiers"]["sdk"]["circuit"] == "closed" and doc["tiers"]["sdk"]["successes"] == 3
+    assert doc["status"] == "degraded"
+    text = json.dumps(doc)
+    for secret in ("sandbox-client-secret", "sandbox-mcp-key", "sandboxrefresh", "Zoho-oauthtoken"):
+        assert secret not in text
+    crm = surfaces(admin.journal())
+    # the third call skipped MCP without a request: two calls x two tries reached it, no more
+    assert crm.count(("mcp", "other")) <= 4 and ("crm", "zcrmsdk") in crm
+    assert ("crm", "other") not in crm  # REST was never needed
+
+
+async def test_sdk_only_failure_rest_answers(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[1]
+    admin.fault(surface="crm", client="zcrmsdk", mode="error", status=503)
+    gw = await make(enable_mcp=False)
+
+    result = await gw.execute(GetRecords("Accounts", (rid,)), DEFAULT)
+
+    assert isinstance(result, GetResult) and result.records[0]["id"] == rid
+    crm = surfaces(admin.journal())
+    assert ("crm", "zcrmsdk") in crm and crm[-1] == ("crm", "other")
+    assert gw.health()["tiers"]["sdk"]["failures"] == 2  # two tries, then REST
+
+
+async def test_sdk_only_failure_with_all_tiers_moves_to_mcp(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[2]
+    admin.fault(surface="crm", client="zcrmsdk", mode="error", status=503)
+    gw = await make()
+
+    result = await gw.execute(GetRecords("Accounts", (rid,)), DEFAULT)
+
+    assert isinstance(result, GetResult) and result.records[0]["id"] == rid
+    assert surfaces(admin.journal())[-1] == ("mcp", "other")
+
+
+async def test_everything_down_is_one_error_naming_each_tier(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[3]
+    admin.fault(surface="mcp", mode="error", status=503)
+    admin.fault(surface="crm", mode="error", status=503)
+    gw = await make()
+
+    with pytest.raises(AllTiersFailed) as caught:
+        await gw.execute(GetRecords("Accounts", (rid,)), AGENT)
+
+    err = caught.value
+    assert list(err.causes) == ["mcp", "sdk", "rest"]
+    text = str(err)
+    assert "mcp:" in text and "sdk:" in text and "rest:" in text
+    assert "sandbox-mcp-key" not in text and "sandbox-client-secret" not in text
+    assert gw.health()["status"] == "unhealthy"  # two failed tries each: every breaker opened
+
+
+async def test_open_everywhere_fails_fast_without_requests(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[4]
+    admin.fault(surface="mcp", mode="error", status=503)
+    admin.fault(surface="crm", mode="error", status=503)
+    gw = await make()
+    for _ in range(2):
+        with pytest.raises(AllTiersFailed):
+            await gw.execute(GetRecords("Accounts", (rid,)), AGENT)
+    assert gw.health()["status"] == "unhealthy"
+    admin.clear_journal()
+
+    with pytest.raises(AllTiersFailed) as caught:
+        await gw.execute(GetRecords("Accounts", (rid,)), AGENT)
+
+    assert all(isinstance(c, CircuitOpenError) for c in caught.value.causes.values())
+    assert surfaces(admin.journal()) == []
+
+
+async def test_recovery_after_faults_are_cleared(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[5]
+    clock = Clock()
+    fault = admin.fault(surface="mcp", mode="error", status=503)
+    gw = await make(clock=clock)
+    events: list[tuple[str, str, str]] = []
+    gw.add_circuit_listener(lambda tier, old, new: events.append((tier, old, new)))
+    op = GetRecords("Accounts", (rid,))
+    for _ in range(2):
+        await gw.execute(op, AGENT)
+    assert gw.breakers["mcp"].state == "open"
+
+    admin.clear_faults(fault)
+    clock.advance(10)
+    await gw.execute(op, AGENT)  # still open: SDK answers, MCP not tried
+    assert gw.health()["tiers"]["mcp"]["circuit"] == "open"
+    admin.clear_journal()
+
+    clock.advance(25)  # past the 30 s recovery timeout
+    assert gw.health()["tiers"]["mcp"]["circuit"] == "half_open"
+    for _ in range(2):  # two trial successes close it
+        await gw.execute(op, AGENT)
+    assert surfaces(admin.journal()) == [("mcp", "other"), ("mcp", "other")]
+    assert events == [
+        ("mcp", "closed", "open"),
+        ("mcp", "open", "half_open"),
+        ("mcp", "half_open", "closed"),
+    ]
+    assert gw.health()["status"] == "healthy"
+
+
+async def test_recovery_through_health_probes(make: Any, admin: Any) -> None:
+    clock = Clock()
+    fault = admin.fault(surface="crm", client="other", mode="error", status=503)
+    gw = await make(clock=clock, enable_mcp=False, enable_sdk=False)
+    doc = await gw.check_health()
+    assert doc["tiers"]["rest"]["healthy"] is False
+    await gw.check_health()
+    assert gw.breakers["rest"].state == "open"
+    assert gw.health()["status"] == "unhealthy"
+
+    admin.clear_faults(fault)
+    clock.advance(31)
+    await gw.check_health()
+    assert gw.breakers["rest"].state == "half_open"  # one probe success of two
+    doc = await gw.check_health()
+    assert doc["tiers"]["rest"]["circuit"] == "closed" and doc["tiers"]["rest"]["healthy"] is True
+    assert doc["status"] == "healthy"
+
+
+async def test_business_error_from_sandbox_is_not_failed_over(make: Any, admin: Any) -> None:
+    gw = await make()
+    with pytest.raises(BusinessError) as caught:
+        from zoho_mcp.tiers.base import SearchRecords
+
+        await gw.execute(SearchRecords("Accounts", criteria="(Nope:equals:1)"), AGENT)
+    assert caught.value.tier == "mcp"
+    assert surfaces(admin.journal()) == [("mcp", "other")]
+    assert gw.breakers["mcp"].failure_count == 0
+
+
+async def test_non_idempotent_write_reset_after_is_sent_once(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[6]
+    admin.fault(surface="crm", client="zcrmsdk", mode="reset_after", path=r"/crm/v2/Accounts$", count=1)
+    gw = await make()
+    admin.clear_journal()
+
+    with pytest.raises(OutcomeUnknownError) as caught:
+        await gw.execute(
+            UpdateRecords("Accounts", ({"id": rid, "Phone": "+1 555 0100"},), idempotent=False), DEFAULT
+        )
+
+    assert "re-read" in str(caught.value)
+    puts = [e for e in admin.journal() if e["method"] in ("PUT", "POST") and e["surface"] == "crm"]
+    assert len(puts) == 1  # never sent twice, through no tier
+    assert not [e for e in admin.journal() if e["surface"] == "mcp"]
+    assert admin.record("Accounts", rid)["Phone"] == "+1 555 0100"  # it was applied after all
+
+
+async def test_idempotent_write_reset_after_is_retried(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[7]
+    admin.fault(surface="crm", client="zcrmsdk", mode="reset_after", path=r"/crm/v2/Accounts$", count=1)
+    gw = await make()
+
+    result = await gw.execute(UpdateRecords("Accounts", ({"id": rid, "Phone": "+1 555 0101"},)), DEFAULT)
+
+    assert isinstance(result, UpdateResult) and result.results[0].status == "success"
+    assert admin.record("Accounts", rid)["Phone"] == "+1 555 0101"
+
+
+async def test_slow_mcp_read_is_hedged_to_the_next_tier(make: Any, admin: Any) -> None:
+    rid = admin.record_ids("Accounts")[8]
+    gw = await make(hedge_enabled=True, hedge_min_delay=0.01, hedge_max_delay=0.05, enable_sdk=False)
+    op = GetRecords("Accounts", (rid,))
+    await gw.attempt("mcp", op)  # open the MCP session first (no hedging on a direct attempt)
+    admin.fault(surface="mcp", mode="hang")
+    admin.clear_journal()
+
+    with anyio.fail_after(4):
+        result = await gw.execute(op, AGENT)
+
+    assert isinstance(result, GetResult) and result.records[0]["id"] == rid
+    assert admin.faults()[0]["applied"] == 1  # MCP was asked (and hangs: not journaled yet)
+    assert surfaces(admin.journal()) == [("crm", "other")]  # REST, the hedge, answered
+    body, _ = gw.metrics.render()
+    assert b'zoho_mcp_hedges_total{tier="rest"} 1.0' in body
+    assert gw.breakers["mcp"].failure_count == 0  # the cancelled loser is not a failure
+    admin.clear_faults()
+    with anyio.fail_after(4):
+        again = await gw.attempt("mcp", op)  # and MCP still works after its call was cancelled
+    assert isinstance(again, GetResult) and again.records[0]["id"] == rid
