@@ -299,7 +299,27 @@ class Probe:
         return 0
 
 
-Operation = GetRecords | SearchRecords | UpdateRecords | Probe
+@dataclass(frozen=True, slots=True)
+class DescribeFields:
+    """The module's field metadata, so tools can refuse unknown field names before anything is sent."""
+
+    kind: ClassVar[str] = "describe"
+    is_read: ClassVar[bool] = True
+    module: str = "Accounts"
+
+    def __post_init__(self) -> None:
+        check_module(self.module)
+
+    @property
+    def idempotent(self) -> bool:
+        return True
+
+    @property
+    def record_count(self) -> int:
+        return 0
+
+
+Operation = GetRecords | SearchRecords | UpdateRecords | Probe | DescribeFields
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,7 +374,26 @@ class ProbeResult:
     detail: str = ""
 
 
-Result = GetResult | SearchResult | UpdateResult | ProbeResult
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    api_name: str
+    data_type: str
+    label: str = ""
+    read_only: bool = False
+    length: int | None = None
+
+
+@dataclass(slots=True)
+class FieldsResult:
+    """Every field of a module, as Zoho's `settings/fields` describes it."""
+
+    fields: list[FieldInfo]
+
+    def names(self) -> frozenset[str]:
+        return frozenset(f.api_name for f in self.fields)
+
+
+Result = GetResult | SearchResult | UpdateResult | ProbeResult | FieldsResult
 
 
 def normalise_record(record: Mapping[str, Any]) -> dict[str, Any]:
