@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.types import CallToolResult
-from pydantic import ValidationError
+from pydantic import AliasChoices, SecretStr, ValidationError
 
 from zoho_mcp import __version__
 from zoho_mcp.config import Settings, SettingsError, exit_on_settings_error, load_settings
@@ -75,6 +77,7 @@ class ZohoMCPServer(MCPServer[ServerState]):
 
 def build_server(settings: Settings, gateway: Gateway | None = None) -> ZohoMCPServer:
     """The MCP server over `gateway`; without one, the lifespan builds, starts and closes its own."""
+    _register_secrets(settings)  # here, not only in `serve`: embedded servers must redact too
     state = ServerState(settings=settings, gateway=gateway)
     bus = InMemorySubscriptionBus()
     notifier = HealthNotifier(bus)
@@ -155,6 +158,27 @@ def _register_secrets(settings: Settings) -> None:
                    settings.mcp_token, settings.server_token):
         if secret is not None:
             register_secret(secret.get_secret_value())
+    if settings.mcp_url is not None:  # the key alone can surface too, e.g. in a path Zoho echoes back
+        parts = [p for p in urlsplit(settings.mcp_url.get_secret_value()).path.split("/") if p]
+        for before, part in zip(parts, parts[1:], strict=False):
+            if before == "mcp":
+                register_secret(part)
+
+
+_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
+
+
+def unexpanded_placeholders(settings: Settings) -> list[str]:
+    """Variables whose value is a literal `${NAME}`: a client config copied where `${...}` is not expanded."""
+    names: list[str] = []
+    for field, info in Settings.model_fields.items():
+        value = getattr(settings, field)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and _PLACEHOLDER.match(value.strip()):
+            alias = info.validation_alias
+            names.append(str(alias.choices[0]) if isinstance(alias, AliasChoices) else field.upper())
+    return names
 
 
 def run_serve(args: argparse.Namespace) -> None:
@@ -210,7 +234,15 @@ def run_serve(args: argparse.Namespace) -> None:
                         "(see .env.example), or try the local Zoho with `zoho-mcp serve --sandbox`"
                     )
                 )
-        _register_secrets(settings)
+        placeholders = unexpanded_placeholders(settings)
+        if placeholders:
+            exit_on_settings_error(
+                SettingsError(
+                    f"{', '.join(placeholders)} still hold '${{...}}' placeholders: the MCP client that started "
+                    "this server does not expand variables in its config (Claude Desktop does not); write the "
+                    "values themselves in its \"env\" block, or start the server from a shell that has them set"
+                )
+            )
         server = build_server(settings)
         log.info("server_starting", transport=transport, read_only=settings.read_only, tiers=settings.enabled_tiers)
         if transport == "http":

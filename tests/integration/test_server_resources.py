@@ -53,15 +53,51 @@ async def test_health_is_exactly_the_gateway_document(fragile_settings: Settings
         assert listed["zoho://health"].mime_type == "application/json"
         health = await read_json(c, "zoho://health")
     assert health == json.loads(json.dumps(gateway.health(), default=str))
-    assert health["status"] in {"healthy", "degraded", "unhealthy"}
-    assert set(health["tiers"]) == {"mcp", "sdk", "rest"}
-    for tier in health["tiers"].values():
-        assert TIER_KEYS <= set(tier)
-        assert set(tier["latency_ms"]) == {"p50", "p95", "p99"}
+    assert_design_shape(health)
     blob = json.dumps(health)
     assert fragile_settings.client_secret.get_secret_value() not in blob  # type: ignore[union-attr]
     assert fragile_settings.refresh_token.get_secret_value() not in blob  # type: ignore[union-attr]
     assert "sandbox-mcp-key" not in blob
+
+
+def assert_design_shape(health: dict[str, Any]) -> None:
+    """DESIGN.md's document, key for key and type for type ("limits" is the one agreed extra)."""
+    assert {"status", "tiers"} <= set(health) <= {"status", "tiers", "limits"}
+    assert health["status"] in {"healthy", "degraded", "unhealthy"}
+    assert set(health["tiers"]) == {"mcp", "sdk", "rest"}
+    for tier in health["tiers"].values():
+        assert set(tier) == TIER_KEYS
+        assert isinstance(tier["enabled"], bool) and isinstance(tier["healthy"], bool)
+        assert tier["circuit"] in {"closed", "open", "half_open"}
+        assert tier["last_check"] is None or isinstance(tier["last_check"], (str, int, float))
+        for count in ("requests", "successes", "failures"):
+            assert isinstance(tier[count], int) and tier[count] >= 0
+        assert tier["success_rate"] is None or 0 <= tier["success_rate"] <= 1
+        assert set(tier["latency_ms"]) == {"p50", "p95", "p99"}
+        assert isinstance(tier["errors_by_category"], dict)
+
+
+async def test_health_after_traffic_has_no_secret_and_keeps_the_shape(
+    fragile_settings: Settings, gateway: ZohoGateway, admin: Any
+) -> None:
+    ids = admin.record_ids("Accounts")
+    async with Client(build_server(fragile_settings, gateway)) as c:
+        await c.call_tool("get_account", {"account_id": ids[0]})
+        await c.call_tool("bulk_read_accounts", {"account_ids": ids[:20]})
+        admin.fault(surface="crm", mode="error", status=503, client="zcrmsdk")
+        await c.call_tool("bulk_read_accounts", {"account_ids": ids[20:40]})
+        health = await read_json(c, "zoho://health")
+    assert_design_shape(health)
+    assert health["tiers"]["mcp"]["requests"] >= 1 and health["tiers"]["sdk"]["failures"] >= 1
+    access_token = await gateway.tiers["rest"].auth.get_token()  # type: ignore[attr-defined]
+    blob = json.dumps(health)
+    for secret in (
+        fragile_settings.client_secret.get_secret_value(),  # type: ignore[union-attr]
+        fragile_settings.refresh_token.get_secret_value(),  # type: ignore[union-attr]
+        "sandbox-mcp-key-0000",
+        access_token,
+    ):
+        assert secret not in blob
 
 
 async def test_account_template_reads_one_account(

@@ -10,6 +10,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
+from pydantic import SecretStr
 
 from zoho_mcp.config import Settings
 from zoho_mcp.gateway import ZohoGateway, build_gateway
@@ -59,6 +60,11 @@ def tiers_used(entries: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def first_zoho_hop(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first request that reached Zoho itself (token refreshes aside)."""
+    return next(e for e in entries if e["surface"] != "oauth")
+
+
 # --------------------------------------------------------------------------- listing
 
 
@@ -73,6 +79,15 @@ async def test_lists_four_tools_with_all_annotations_schemas_and_titles(client: 
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
         assert "Example:" in (tool.description or "")
+    limits = {
+        "get_account": ["18-19 digits", "at most 50"],
+        "search_accounts": ["At most 10 conditions", "1-200", "2,000"],
+        "bulk_read_accounts": ["1 to 1,000"],
+        "bulk_update": ["1 to 10,000", "100 at a time", "dry_run"],
+    }
+    for name, phrases in limits.items():
+        for phrase in phrases:
+            assert phrase in (tools[name].description or ""), (name, phrase)
     for name in ("get_account", "search_accounts", "bulk_read_accounts"):
         assert tools[name].annotations.read_only_hint is True  # type: ignore[union-attr]
         assert tools[name].annotations.destructive_hint is False  # type: ignore[union-attr]
@@ -111,7 +126,25 @@ async def test_get_account_is_an_agent_operation_served_by_mcp_first(
     admin.clear_journal()
     r = await client.call_tool("get_account", {"account_id": ids[1]})
     assert not r.is_error
-    assert tiers_used(admin.journal())[0] == "mcp"
+    assert first_zoho_hop(admin.journal())["surface"] == "mcp"
+    assert tiers_used(admin.journal()) == ["mcp"]
+
+
+@pytest.mark.parametrize("tool", ["get_account", "search_accounts", "bulk_read_accounts", "bulk_update"])
+async def test_every_tool_returns_structured_content_and_the_same_json_as_text(
+    client: Client, ids: list[str], tool: str
+) -> None:
+    args: dict[str, Any] = {
+        "get_account": {"account_id": ids[0]},
+        "search_accounts": {"word": "Inc", "per_page": 2},
+        "bulk_read_accounts": {"account_ids": ids[:2]},
+        "bulk_update": {"updates": [{"id": ids[0], "fields": {"Phone": "555-0000"}}]},
+    }[tool]
+    r = await client.call_tool(tool, args)
+    assert not r.is_error, text(r)
+    assert isinstance(r.structured_content, dict) and r.structured_content
+    assert [c.type for c in r.content] == ["text"]
+    assert json.loads(text(r)) == r.structured_content
 
 
 async def test_get_account_accepts_a_numeric_id_sent_as_a_json_number(client: Client, ids: list[str]) -> None:
@@ -148,21 +181,29 @@ async def test_search_with_filters_finds_matching_accounts(client: Client, ids: 
     assert page["page"] == 1 and page["per_page"] == 5 and page["count"] == len(found)
 
 
-async def test_injection_in_a_filter_value_is_a_literal(client: Client, ids: list[str], admin: Any) -> None:
-    evil = "Evil)or(Account_Name:starts_with:"
-    r = await client.call_tool("bulk_update", {"updates": [{"id": ids[7], "fields": {"Account_Name": evil}}]})
+async def test_criteria_characters_in_a_filter_value_are_escaped_literals(
+    client: Client, ids: list[str], admin: Any
+) -> None:
+    odd = "Odd (UK), Ltd\\ 100%"
+    r = await client.call_tool("bulk_update", {"updates": [{"id": ids[7], "fields": {"Account_Name": odd}}]})
     assert not r.is_error and r.structured_content["summary"]["succeeded"] == 1  # type: ignore[index]
-    r = await client.call_tool(
-        "search_accounts", {"filters": [{"field": "Account_Name", "operator": "equals", "value": evil}]}
-    )
-    assert not r.is_error, text(r)
-    assert [a["id"] for a in r.structured_content["accounts"]] == [ids[7]]  # type: ignore[index]
+    for operator in ("equals", "starts_with"):
+        r = await client.call_tool(
+            "search_accounts", {"filters": [{"field": "Account_Name", "operator": operator, "value": odd}]}
+        )
+        assert not r.is_error, text(r)
+        assert [a["id"] for a in r.structured_content["accounts"]] == [ids[7]]  # type: ignore[index]
+
+
+async def test_criteria_syntax_smuggled_into_a_filter_value_is_refused(client: Client, admin: Any) -> None:
+    admin.clear_journal()
     r = await client.call_tool(
         "search_accounts",
         {"filters": [{"field": "Account_Name", "operator": "starts_with", "value": ")or(Account_Name:starts_with:"}]},
     )
-    assert not r.is_error, text(r)
-    assert r.structured_content["accounts"] == []  # type: ignore[index]
+    assert error_code(r) == "INVALID_ARGUMENTS"
+    assert "match='any'" in text(r) and "Nothing was sent to Zoho." in text(r)
+    assert admin.journal() == []
 
 
 async def test_no_match_is_an_empty_list_not_an_error(client: Client) -> None:
@@ -208,13 +249,17 @@ async def test_raw_criteria_is_checked_locally_then_sent(client: Client, admin: 
     assert admin.journal() == []
 
 
-async def test_zoho_business_error_comes_back_with_zohos_code(client: Client) -> None:
+async def test_zoho_business_error_comes_back_with_zohos_code_and_message(client: Client, admin: Any) -> None:
     # Well-formed locally, but Zoho does not allow starts_with on a number field.
+    admin.clear_journal()
     r = await client.call_tool(
         "search_accounts", {"filters": [{"field": "Annual_Revenue", "operator": "starts_with", "value": "1"}]}
     )
     assert error_code(r) == "INVALID_QUERY"
-    assert "Zoho" in text(r)
+    assert "Zoho refused the request: invalid query formed" in text(r)
+    assert "Annual_Revenue" in text(r)  # Zoho's details say which condition
+    assert "Nothing was sent to Zoho." not in text(r)
+    assert [e["status"] for e in admin.journal() if e["surface"] == "crm" and "search" in e["path"]] == [400]
 
 
 # --------------------------------------------------------------------------- bulk_read_accounts
@@ -238,14 +283,33 @@ async def test_bulk_read_sets_aside_an_id_zoho_refuses_and_reads_the_rest(client
     assert r.structured_content["missing"] == ["000000000000000000"]  # type: ignore[index]
 
 
-async def test_bulk_read_of_many_is_bulk_work_served_by_the_sdk_first(
+async def test_bulk_read_of_20_is_bulk_work_served_by_the_sdk_first(
     client: Client, ids: list[str], admin: Any
 ) -> None:
     admin.clear_journal()
+    r = await client.call_tool("bulk_read_accounts", {"account_ids": ids[:20]})
+    assert not r.is_error, text(r)
+    assert [a["id"] for a in r.structured_content["accounts"]] == ids[:20]  # type: ignore[index]
+    hop = first_zoho_hop(admin.journal())
+    assert (hop["surface"], hop["client"]) == ("crm", "zcrmsdk")
+    assert "mcp" not in tiers_used(admin.journal())
+
+
+async def test_bulk_read_of_10_is_still_an_agent_read_served_by_mcp_first(
+    client: Client, ids: list[str], admin: Any
+) -> None:
+    admin.clear_journal()
+    r = await client.call_tool("bulk_read_accounts", {"account_ids": ids[:10]})
+    assert not r.is_error, text(r)
+    assert first_zoho_hop(admin.journal())["surface"] == "mcp"
+
+
+async def test_bulk_read_of_many_is_read_100_ids_per_call(client: Client, ids: list[str], admin: Any) -> None:
+    admin.clear_journal()
     r = await client.call_tool("bulk_read_accounts", {"account_ids": ids[:250]})
     assert not r.is_error, text(r)
-    assert len(r.structured_content["accounts"]) == 250  # type: ignore[index]
-    assert tiers_used(admin.journal())[0] == "sdk"
+    assert [a["id"] for a in r.structured_content["accounts"]] == ids[:250]  # type: ignore[index]
+    assert tiers_used(admin.journal()) == ["sdk"] * 3
 
 
 async def test_bulk_read_is_bounded(client: Client, admin: Any) -> None:
@@ -334,13 +398,43 @@ async def test_dry_run_validates_and_shows_what_would_be_sent(client: Client, id
     assert admin.journal() == []
 
 
-async def test_100000_updates_are_refused_with_how_to_split(client: Client, admin: Any) -> None:
-    admin.clear_journal()
-    updates = [{"id": MISSING_ID, "fields": {"Phone": "1"}}] * 100_000
-    r = await client.call_tool("bulk_update", {"updates": updates})
-    assert error_code(r) == "INVALID_ARGUMENTS"
-    assert "10,000" in text(r) and "Split" in text(r)
-    assert admin.journal() == []
+async def test_many_chunks_stay_within_zohos_concurrency_and_each_is_sent_once(
+    sandbox_settings: Settings, ids: list[str], admin: Any
+) -> None:
+    # Each Zoho call takes 30 ms, so chunks overlap unless the limiter holds them back.
+    admin.configure(latency_ms=30)
+    settings = sandbox_settings.model_copy(update={"concurrency_limit": 2, "hedge_enabled": False})
+    gw = await build_gateway(settings)
+    peak = 0
+    try:
+        async with Client(build_server(settings, gw)) as c:
+            progress: list[float] = []
+
+            async def on_progress(p: float, total: float | None, message: str | None) -> None:
+                progress.append(p)
+
+            async def watch() -> None:
+                nonlocal peak
+                while True:
+                    peak = max(peak, gw.limiter.snapshot()["in_flight"])
+                    await anyio.sleep(0.002)
+
+            updates = [{"id": i, "fields": {"Phone": f"555-{n:04d}"}} for n, i in enumerate(ids[:500])]
+            admin.clear_journal()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                r = await c.call_tool("bulk_update", {"updates": updates}, progress_callback=on_progress)
+                tg.cancel_scope.cancel()
+    finally:
+        await gw.aclose()
+    assert not r.is_error, text(r)
+    assert r.structured_content["summary"] == {"total": 500, "succeeded": 500, "failed": 0}  # type: ignore[index]
+    assert [x["id"] for x in r.structured_content["results"]] == ids[:500]  # type: ignore[index]
+    assert 1 <= peak <= 2
+    writes = [e for e in admin.journal() if e["surface"] == "crm" and e["method"] == "PUT"]
+    assert len(writes) == 5 and all(e["status"] == 200 for e in writes)  # 5 chunks, each sent exactly once
+    assert len(progress) == 5 and sorted(progress) == progress and progress[-1] == 500
+    assert admin.record("Accounts", ids[499])["Phone"] == "555-0499"
 
 
 # --------------------------------------------------------------------------- bad input
@@ -381,6 +475,37 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Phone": "1"}, "extra": 1}]}, "unknown argument"),
     ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Phone": "1"}}], "trigger": ["everything"]}, "trigger"),
     ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Phone": "1"}}], "dry_run": "maybe"}, "dry_run"),
+    # wrong types
+    ("get_account", {"account_id": True}, "account_id"),
+    ("get_account", {"account_id": 2.867825000000104e18}, "JSON string"),
+    ("get_account", {"account_id": MISSING_ID, "fields": "Account_Name"}, "list"),
+    ("search_accounts", {"word": "Acme", "per_page": "ten"}, "per_page"),
+    ("search_accounts", {"word": "Acme", "match": "some"}, "match"),
+    ("search_accounts", {"filters": {"field": "Account_Name"}}, "filters"),
+    ("search_accounts", {"filters": [{"field": "Annual_Revenue", "operator": "between", "value": [1]}]}, "two values"),
+    ("bulk_read_accounts", {"account_ids": [1.5]}, "JSON string"),
+    # non-numeric ids
+    ("bulk_read_accounts", {"account_ids": [MISSING_ID, "DROP TABLE"]}, "18-19 digits"),
+    # unknown operators
+    ("search_accounts", {"filters": [{"field": "Phone", "operator": "LIKE", "value": "5"}]}, "allowed operators"),
+    # 100,000 updates
+    ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Phone": "1"}}] * 100_000}, "split them into 10"),
+    # unknown (malformed) field names
+    ("get_account", {"account_id": MISSING_ID, "fields": ["Account_Name", "Owner.name"]}, "API name"),
+    ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Phone Number": "1"}}]}, "API name"),
+    ("search_accounts", {"filters": [{"field": "1Phone", "operator": "equals", "value": "1"}]}, "API name"),
+    # injection attempts in filter values
+    ("search_accounts", {"filters": [{"field": "Account_Name", "operator": "starts_with",
+                                      "value": ")or(Account_Name:starts_with:"}]}, "match='any'"),
+    ("search_accounts", {"filters": [{"field": "Account_Name", "operator": "equals",
+                                      "value": "Acme)and(Annual_Revenue:greater_than:0"}]}, "criteria syntax"),
+    ("search_accounts", {"filters": [{"field": "Industry", "operator": "in",
+                                      "value": ["Finance", "(Account_Name:starts_with:A"]}]}, "criteria syntax"),
+    # oversize strings
+    ("search_accounts", {"filters": [{"field": "Account_Name", "operator": "equals", "value": "v" * 100_000}]},
+     "3000"),
+    ("get_account", {"account_id": MISSING_ID, "fields": ["F" * 500]}, "API name"),
+    ("search_accounts", {"email": "e" * 300 + "@example.com"}, "254"),
 ]
 
 
@@ -406,26 +531,63 @@ async def test_unknown_tool_is_an_error_and_the_server_keeps_serving(client: Cli
     assert not (await client.call_tool("get_account", {"account_id": ids[0]})).is_error
 
 
+def secrets_of(settings: Settings) -> list[str]:
+    return [
+        settings.client_secret.get_secret_value(),  # type: ignore[union-attr]
+        settings.refresh_token.get_secret_value(),  # type: ignore[union-attr]
+        settings.mcp_url.get_secret_value().split("/mcp/")[1].split("/")[0],  # type: ignore[union-attr]
+    ]
+
+
 async def test_no_secret_appears_in_any_result(
-    client: Client, ids: list[str], admin: Any, sandbox_settings: Settings
+    client: Client, gateway: ZohoGateway, ids: list[str], admin: Any, sandbox_settings: Settings
 ) -> None:
+    ok = [
+        await client.call_tool("get_account", {"account_id": ids[0]}),
+        await client.call_tool("search_accounts", {"word": "Inc"}),
+        await client.call_tool("bulk_read_accounts", {"account_ids": ids[:20]}),
+    ]
+    access_token = await gateway.tiers["rest"].auth.get_token()  # type: ignore[attr-defined]
     admin.fault(surface="crm", mode="error", status=503)
     admin.fault(surface="mcp", mode="error", status=503)
-    outputs = [
+    failed = [
         await client.call_tool("get_account", {"account_id": ids[0]}),
         await client.call_tool("search_accounts", {"word": "Acme"}),
         await client.call_tool("bulk_update", {"updates": [{"id": ids[0], "fields": {"Phone": "1"}}]}),
     ]
     admin.clear_faults()
-    health = await client.read_resource("zoho://health")
-    blobs = [text(r) + json.dumps(r.structured_content) for r in outputs]
+    health = await client.read_resource("zoho://health", cache_mode="bypass")
+    blobs = [text(r) + json.dumps(r.structured_content) for r in ok + failed]
     blobs.append(health.contents[0].text)  # type: ignore[union-attr]
-    secrets = [
-        sandbox_settings.client_secret.get_secret_value(),  # type: ignore[union-attr]
-        sandbox_settings.refresh_token.get_secret_value(),  # type: ignore[union-attr]
-        sandbox_settings.mcp_url.get_secret_value().split("/mcp/")[1].split("/")[0],  # type: ignore[union-attr]
-    ]
     for blob in blobs:
-        for secret in secrets:
+        for secret in [*secrets_of(sandbox_settings), access_token]:
             assert secret not in blob
-    assert error_code(outputs[0]) == "ZOHO_UNAVAILABLE"
+    assert error_code(failed[0]) == "ZOHO_UNAVAILABLE"
+
+
+async def test_an_auth_failure_says_so_without_any_credential(
+    sandbox_settings: Settings, ids: list[str], admin: Any
+) -> None:
+    url = sandbox_settings.mcp_url.get_secret_value()  # type: ignore[union-attr]
+    wrong = sandbox_settings.model_copy(update={
+        "client_secret": SecretStr("wrong-client-secret-7f3a9c"),
+        "refresh_token": SecretStr("1000.wrongrefresh.7f3a9c2b"),
+        "mcp_url": SecretStr(url.replace("sandbox-mcp-key-0000", "wrong-mcp-key-7f3a9c2b")),
+    })
+    gw = await build_gateway(wrong)
+    try:
+        async with Client(build_server(wrong, gw)) as c:
+            results = [
+                await c.call_tool("get_account", {"account_id": ids[0]}),
+                await c.call_tool("bulk_update", {"updates": [{"id": ids[0], "fields": {"Phone": "1"}}]}),
+            ]
+            health = await c.read_resource("zoho://health", cache_mode="bypass")
+    finally:
+        await gw.aclose()
+    assert error_code(results[0]) == "ZOHO_AUTH_FAILED"
+    assert "credentials" in text(results[0])
+    assert results[1].structured_content["results"][0]["code"] == "ZOHO_AUTH_FAILED"  # type: ignore[index]
+    blobs = [text(r) + json.dumps(r.structured_content) for r in results] + [health.contents[0].text]  # type: ignore[union-attr]
+    for blob in blobs:
+        for secret in secrets_of(wrong) + secrets_of(sandbox_settings):
+            assert secret not in blob, secret

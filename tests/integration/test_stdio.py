@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.types import JSONRPCMessage
+from pydantic import TypeAdapter
 
-from serve_helpers import serve_command, server_env
+from serve_helpers import repo_root, serve_command, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +56,32 @@ async def test_serve_sandbox_over_stdio_with_the_mcp_client(tmp_path: Path, mode
         assert started and started[0]["admin_url"].endswith("/__sandbox__")
 
 
+JSON_RPC: TypeAdapter[Any] = TypeAdapter(JSONRPCMessage)
+#: An id of the seeded sandbox (seed 42), and one above 2**63 that Zoho does not have.
+SEEDED_ID = "2867825000000103864"
+HUGE_ID = "9999999999999999999"
+
+
 def test_every_stdout_line_is_json_rpc(tmp_path: Path) -> None:
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("w") as stderr_file:
+        lines, returncode = _raw_session(tmp_path, stderr_file)
+    assert returncode == 0
+    assert lines
+    for line in lines:
+        assert line.strip(), "blank line on stdout"
+        JSON_RPC.validate_json(line)  # raises unless it is one JSON-RPC 2.0 message
+        assert json.loads(line)["jsonrpc"] == "2.0"
+    errors = [line for line in stderr_path.read_text().splitlines() if line.strip()]
+    assert errors and all(isinstance(json.loads(line), dict) for line in errors)  # logs: JSON, on stderr
+
+
+def _raw_session(tmp_path: Path, stderr_file: Any) -> tuple[list[str], int]:
     proc = subprocess.Popen(
         serve_command("--sandbox"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr_file,
         env=server_env(),
         cwd=tmp_path,
         text=True,
@@ -97,6 +120,18 @@ def test_every_stdout_line_is_json_rpc(tmp_path: Path) -> None:
         send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
             "name": "get_account", "arguments": {"account_id": "x"}}})
         assert read_until(4)["result"]["isError"] is True
+        # Ids as bare JSON numbers, written as the literal bytes a client would send: they arrive exact.
+        for request_id, number in ((5, SEEDED_ID), (6, HUGE_ID)):
+            raw = ('{"jsonrpc": "2.0", "id": %d, "method": "tools/call", "params": {"name": "get_account", '
+                   '"arguments": {"account_id": %s}}}\n' % (request_id, number))
+            proc.stdin.write(raw)
+            proc.stdin.flush()
+        found = read_until(5)["result"]
+        assert found.get("isError") is not True, found
+        assert found["structuredContent"]["account"]["id"] == SEEDED_ID
+        missing = read_until(6)["result"]
+        assert missing["isError"] is True
+        assert missing["content"][0]["text"].startswith(f"NOT_FOUND: no account has id '{HUGE_ID}'")
         proc.stdin.close()
         proc.wait(timeout=30)
         lines.extend(proc.stdout.read().splitlines(keepends=True))
@@ -104,14 +139,7 @@ def test_every_stdout_line_is_json_rpc(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0
-    assert lines
-    for line in lines:
-        if not line.strip():
-            continue
-        message = json.loads(line)
-        assert message["jsonrpc"] == "2.0"
-        assert ("id" in message) or ("method" in message)
+    return lines, proc.returncode
 
 
 def test_read_only_flag_removes_bulk_update(tmp_path: Path) -> None:
@@ -150,3 +178,36 @@ def test_invalid_setting_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2
     assert "MAX_RETRY_ATTEMPTS" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_mcp_json_sandbox_entry_runs_as_written(tmp_path: Path) -> None:
+    """The entry newcomers copy into their client: its command (the installed console script) and args."""
+    entry = json.loads((repo_root() / "mcp.json").read_text())["mcpServers"]["zoho-crm-sandbox"]
+    command = Path(sys.executable).parent / entry["command"]
+    assert command.exists(), f"{entry['command']} is not installed beside {sys.executable}"
+    params = StdioServerParameters(command=str(command), args=entry["args"], env=server_env(**entry.get("env", {})),
+                                   cwd=str(tmp_path))
+
+    async def run() -> tuple[set[str], Any]:
+        with tempfile.TemporaryFile("w+") as errlog:
+            async with Client(stdio_client(params, errlog=errlog)) as c:
+                names = {t.name for t in (await c.list_tools()).tools}
+                return names, await c.call_tool("get_account", {"account_id": SEEDED_ID})
+
+    names, result = anyio.run(run)
+    assert names == {"get_account", "search_accounts", "bulk_read_accounts", "bulk_update"}
+    assert not result.is_error and result.structured_content["account"]["id"] == SEEDED_ID
+
+
+def test_unexpanded_config_placeholders_are_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    """Claude Desktop passes "${ZOHO_CLIENT_ID}" through as it is; say so instead of failing on every call."""
+    env = server_env(ZOHO_CLIENT_ID="${ZOHO_CLIENT_ID}", ZOHO_CLIENT_SECRET="${ZOHO_CLIENT_SECRET}",
+                     ZOHO_REFRESH_TOKEN="1000.abc.def", ZOHO_MCP_URL="${ZOHO_MCP_URL}")
+    done = subprocess.run(serve_command(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    for name in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_MCP_URL"):
+        assert name in lines[0]
+    assert "ZOHO_REFRESH_TOKEN" not in lines[0] and "placeholders" in lines[0]

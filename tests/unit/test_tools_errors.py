@@ -85,3 +85,14 @@ def test_validation_errors_list_each_problem_with_a_short_preview() -> None:
     assert "account_id:" in text and "n: required but missing" in text
     assert "x" * 100 not in text
     assert 'Example: get_account(account_id="1")' in text and LOCAL_NOTE in text
+
+
+def test_credentials_and_setup_both_wrong_is_reported_the_same_way_every_time() -> None:
+    from zoho_mcp.tiers.base import ConfigurationError
+
+    for order in (("mcp", "sdk"), ("sdk", "mcp")):
+        causes = {
+            order[0]: ConfigurationError("bad key", code="MCP_KEY_INVALID"),
+            order[1]: AuthError("bad client", code="INVALID_CLIENT"),
+        }
+        assert failure_from_exception(AllTiersFailed(causes), tool="t").code == "ZOHO_AUTH_FAILED"

@@ -27,6 +27,14 @@ class TestAccountId:
         with pytest.raises(ValidationError):
             account_id.validate_python(bad)
 
+    def test_a_float_is_refused_with_send_it_as_a_string(self) -> None:
+        with pytest.raises(ValidationError) as info:
+            account_id.validate_python(float(ID))
+        assert "send the id as a JSON string" in str(info.value)
+
+    def test_a_number_beyond_64_bits_stays_exact(self) -> None:
+        assert account_id.validate_json("9999999999999999999") == "9999999999999999999"
+
     def test_the_refusal_gives_the_shape_and_an_example(self) -> None:
         with pytest.raises(ValidationError) as info:
             account_id.validate_python("abc")

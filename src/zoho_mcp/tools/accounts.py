@@ -7,6 +7,7 @@ hosted-MCP tier first); more than 10 records is bulk (the SDK first).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -14,7 +15,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from zoho_mcp.criteria import Filter, compile_filters, parse_criteria, to_text
+from zoho_mcp.criteria import OPERATORS, Filter, compile_filters, parse_criteria, to_text
 from zoho_mcp.tiers.base import BusinessError, GetRecords, GetResult, SearchRecords, SearchResult
 from zoho_mcp.tiers.selector import RoutingHints
 from zoho_mcp.tools.errors import INVALID_ARGUMENTS, NOT_FOUND, ToolFailure
@@ -36,7 +37,11 @@ MODULE = "Accounts"
 AGENT_READ_LIMIT = 10
 ID_CHUNK = 100
 _NOT_FOUND_CODES = {"NO_CONTENT", "NOT_FOUND", "RECORD_NOT_FOUND"}
-
+#: Criteria syntax inside a filter value: a join ")or(" / ")and(", or a condition head "(Field:operator:".
+_CRITERIA_SHAPED = re.compile(
+    r"\)\s*(?:and|or)\s*\(|\(\s*[A-Za-z][A-Za-z0-9_]*\s*:\s*(?:" + "|".join(sorted(OPERATORS)) + r")\s*:",
+    re.IGNORECASE,
+)
 
 
 def read_only(title: str) -> ToolAnnotations:
@@ -62,7 +67,8 @@ def _is_not_found(exc: BusinessError) -> bool:
 GET_ACCOUNT_DESCRIPTION = f"""Fetch one Zoho CRM account (company) by its record id.
 
 Returns {{"account": {{<field API name>: value}}}}, e.g. Account_Name, Phone, Website, Industry,
-Annual_Revenue, Owner. Ids are strings of 18-19 digits; pass `fields` to get only some fields.
+Annual_Revenue, Owner. Ids are strings of 18-19 digits (send them as JSON strings, not numbers);
+pass `fields` (at most 50 API names) to get only some fields; 'id' is always returned.
 If no account has that id, the result is an error with code NOT_FOUND: find the right id with
 search_accounts. Read-only; safe to retry.
 
@@ -72,7 +78,8 @@ SEARCH_DESCRIPTION = """Search Zoho CRM accounts. Give exactly ONE way to search
 - filters: structured conditions [{"field": "<API name>", "operator": "...", "value": ...}] joined by
   `match` ("all" = AND, "any" = OR). Operators: equals (on text: substring match), not_equal,
   starts_with, in (list of values), greater_than, greater_equal, less_than, less_equal,
-  between ([from, to]). Values are escaped for you: any text is safe.
+  between ([from, to]). Values are escaped for you and are always literals; a value holding criteria
+  syntax such as ")or(" is refused: use one filter per condition instead.
 - criteria: a raw Zoho criteria string, e.g. "((Industry:equals:Finance)and(Annual_Revenue:greater_than:1000000))";
   it is checked locally first. Escape ( ) , \\ inside values with a backslash. Prefer `filters`.
 - email, phone, or word (a free-text word search across the account).
@@ -164,6 +171,7 @@ def register(server: MCPServer, state: ServerState) -> None:
             )
         text: str | None = None
         if filters:
+            _refuse_criteria_in_values(filters)
             text = compile_filters(filters, match)
             parse_criteria(text)  # Zoho's limits (length, number of conditions) checked before sending.
         elif criteria:
@@ -277,12 +285,35 @@ def register(server: MCPServer, state: ServerState) -> None:
     )
 
 
+def _refuse_criteria_in_values(filters: list[Filter]) -> None:
+    """A value carrying criteria syntax is an attempt to smuggle conditions into a literal.
+
+    Escaping would make it harmless, but it would then silently match nothing: the caller almost
+    always meant another condition, so say how to express that instead of sending it.
+    """
+    for i, f in enumerate(filters):
+        for value in f.criteria_values():
+            if _CRITERIA_SHAPED.search(value):
+                raise ToolFailure(
+                    INVALID_ARGUMENTS,
+                    f"filters[{i}].value {value[:60]!r} contains search-criteria syntax (')or(', ')and(' or "
+                    "'(Field:operator:'); a filter value is only ever a literal, so it cannot add conditions",
+                    hint="Put each condition in its own filter and combine them with match='any' (OR) or "
+                    "match='all' (AND), e.g. filters=[{\"field\": \"Account_Name\", \"operator\": "
+                    "\"starts_with\", \"value\": \"Acme\"}, {\"field\": \"Account_Name\", \"operator\": "
+                    "\"starts_with\", \"value\": \"Beta\"}], match=\"any\".",
+                    details={"filter": i},
+                    local=True,
+                )
+
+
 def _not_found(account_id: str) -> ToolFailure:
     return ToolFailure(
         NOT_FOUND,
         f"no account has id {account_id!r} (it may have been deleted).",
         hint="Check the id, or find the account with search_accounts, e.g. "
-        'search_accounts(filters=[{"field": "Account_Name", "operator": "starts_with", "value": "<name>"}]).',
+        'search_accounts(filters=[{"field": "Account_Name", "operator": "starts_with", "value": "<name>"}]). '
+        "Send ids as JSON strings: as JSON numbers, 19-digit ids lose their last digits in many clients.",
         details={"id": account_id},
     )
 

@@ -131,8 +131,9 @@ def register(server: MCPServer, state: ServerState) -> None:
                         )
                 else:
                     assert isinstance(outcome, UpdateResult)
+                    answers = _aligned(chunk, outcome.results)
                     for j, rec in enumerate(chunk):
-                        results[start + j] = _one_result(rec["id"], outcome.results, j)
+                        results[start + j] = _one_result(rec["id"], answers[j])
             async with progress_lock:
                 done += len(chunk)
                 ok = sum(1 for r in results if r is not None and r.status == "success")
@@ -152,16 +153,30 @@ def register(server: MCPServer, state: ServerState) -> None:
     server.add_tool(bulk_update, name="bulk_update", title=TITLE, description=DESCRIPTION, annotations=WRITE)
 
 
-def _one_result(record_id: str, answers: list[WriteResult], j: int) -> RecordResult:
-    if j >= len(answers):
+def _aligned(chunk: list[dict[str, Any]], answers: list[WriteResult]) -> list[WriteResult | None]:
+    """Zoho answers a chunk in the order sent; if a tier's answer is short or out of order, match by id.
+
+    Ids are unique within a call (duplicates are refused), so matching by id is unambiguous, and a
+    record Zoho said nothing about gets None (reported as NO_RESULT) rather than another's answer.
+    """
+    ids = [rec["id"] for rec in chunk]
+    if len(answers) == len(ids) and all(a.id in ("", rid) for a, rid in zip(answers, ids, strict=True)):
+        return list(answers)
+    by_id = {a.id: a for a in answers if a.id}
+    return [by_id.get(rid) for rid in ids]
+
+
+def _one_result(record_id: str, answer: WriteResult | None) -> RecordResult:
+    if answer is None:
         return RecordResult(
             id=record_id,
             status="error",
             code="NO_RESULT",
             message="Zoho returned no result for this record; read it back with get_account to check",
         )
-    a = answers[j]
-    return RecordResult(id=record_id, status=a.status, code=a.code, message=a.message, details=a.details)
+    return RecordResult(
+        id=record_id, status=answer.status, code=answer.code, message=answer.message, details=answer.details
+    )
 
 
 def _refuse_duplicates(updates: list[RecordUpdate]) -> None:

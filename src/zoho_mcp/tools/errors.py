@@ -150,6 +150,15 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return out
 
 
+def _overall_category(exc: AllTiersFailed) -> ErrorCategory:
+    """Deterministic, whatever the mix: anything temporary means "retry later"; else credentials before setup."""
+    cats = {getattr(c, "category", ErrorCategory.TRANSIENT) for c in exc.causes.values()}
+    for category in (ErrorCategory.TRANSIENT, ErrorCategory.AUTH, ErrorCategory.CONFIGURATION):
+        if category in cats or (category is ErrorCategory.TRANSIENT and not cats):
+            return category
+    return exc.category
+
+
 def failure_from_exception(exc: BaseException, *, tool: str) -> ToolFailure:
     """Map anything a tool body can raise to a ToolFailure; never leaks a secret or a traceback."""
     if isinstance(exc, BaseExceptionGroup):
@@ -180,7 +189,8 @@ def failure_from_exception(exc: BaseException, *, tool: str) -> ToolFailure:
         )
     if isinstance(exc, AllTiersFailed):
         causes = _tier_summary(exc)
-        if exc.category is ErrorCategory.AUTH:
+        category = _overall_category(exc)
+        if category is ErrorCategory.AUTH:
             return ToolFailure(
                 ZOHO_AUTH_FAILED,
                 "Zoho rejected this server's credentials on every tier.",
@@ -188,7 +198,7 @@ def failure_from_exception(exc: BaseException, *, tool: str) -> ToolFailure:
                 "retrying will not help.",
                 details={"tiers": causes},
             )
-        if exc.category is ErrorCategory.CONFIGURATION:
+        if category is ErrorCategory.CONFIGURATION:
             return ToolFailure(
                 ZOHO_MISCONFIGURED,
                 "no tier of this server is configured to reach Zoho.",

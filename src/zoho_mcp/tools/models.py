@@ -32,6 +32,11 @@ def _coerce_id(value: Any) -> Any:
     """Clients (and the Inspector CLI) send numeric-looking ids as JSON numbers; accept them as text."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, float):
+        raise ValueError(
+            "send the id as a JSON string, e.g. \"" + EXAMPLE_ID + "\": it arrived as a floating-point number, "
+            "which cannot hold 18-19 digits exactly (the last digits are already lost)"
+        )
     if isinstance(value, str):
         return value.strip()
     return value
