@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SandboxAdmin, mint_token
+from tests.conftest import SandboxAdmin, mint_token, shared_http
 
 
 def _get(admin: SandboxAdmin, token: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> httpx.Response:
     rid = admin.record_ids()[0]
-    return httpx.get(f"{admin.base_url}/crm/v2/Accounts/{rid}", timeout=timeout,
-                     headers={"Authorization": f"Zoho-oauthtoken {token}", **(headers or {})})
+    return shared_http().get(f"{admin.base_url}/crm/v2/Accounts/{rid}", timeout=timeout,
+                             headers={"Authorization": f"Zoho-oauthtoken {token}", **(headers or {})})
 
 
 ERROR_FAULTS = [
@@ -83,10 +83,67 @@ def test_probability_is_seeded(admin: SandboxAdmin, sandbox_token: str) -> None:
     assert 503 in first and 200 in first
 
 
-def test_latency_fault(admin: SandboxAdmin, sandbox_token: str) -> None:
-    admin.fault("crm", mode="latency", latency_ms=50)
-    response = _get(admin, sandbox_token)
+@pytest.mark.parametrize("surface", ["crm", "oauth"])
+def test_latency_fault(admin: SandboxAdmin, sandbox_token: str, surface: str) -> None:
+    """Only a lower bound on the elapsed time: it cannot flake, and it fails if the latency is skipped."""
+    admin.fault(surface, mode="latency", latency_ms=120, count=1)
+    started = time.perf_counter()
+    response = _get(admin, sandbox_token) if surface == "crm" else mint_token(admin.base_url)
+    assert time.perf_counter() - started >= 0.12
     assert response.status_code == 200
+    assert admin.journal()[-1]["status"] == 200
+
+
+def test_latency_fault_holds_a_concurrency_slot(admin: SandboxAdmin, sandbox_token: str) -> None:
+    admin.fault("crm", mode="latency", latency_ms=400, count=1)
+    worker = threading.Thread(target=_get, args=(admin, sandbox_token))
+    worker.start()
+    seen = 0
+    deadline = time.monotonic() + 5
+    while worker.is_alive() and time.monotonic() < deadline:
+        seen = max(seen, admin.limits()["in_flight"])
+        time.sleep(0.01)
+    worker.join()
+    assert seen == 1
+
+
+def test_oauth_hang_then_release(admin: SandboxAdmin) -> None:
+    admin.fault("oauth", mode="hang")
+    with pytest.raises(httpx.ReadTimeout):
+        shared_http().post(f"{admin.base_url}/oauth/v2/token", data={}, timeout=0.2)
+    admin.clear_faults()
+    assert "access_token" in mint_token(admin.base_url).json()
+
+
+def test_oauth_reset_after_mints_then_drops(admin: SandboxAdmin) -> None:
+    admin.fault("oauth", mode="reset_after", count=1)
+    with pytest.raises(httpx.TransportError):
+        mint_token(admin.base_url)
+    assert admin.tokens()["live"] == 1, "the token was minted though the caller never saw it"
+    entry = admin.journal()[-1]
+    assert entry["status"] is None and entry["applied_status"] == 200
+
+
+def test_fault_rule_defaults(admin: SandboxAdmin) -> None:
+    response = admin.http.post("/faults", json={"surface": "crm"})
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["id"]
+    (rule,) = admin.faults()
+    assert {k: rule[k] for k in ("id", "surface", "client", "path", "mode", "status", "latency_ms", "probability", "count")} == {
+        "id": body["id"], "surface": "crm", "client": "any", "path": None, "mode": "error", "status": 503,
+        "latency_ms": 0, "probability": 1.0, "count": None}
+
+
+def test_journal_entries_have_the_design_keys(admin: SandboxAdmin, sandbox_token: str) -> None:
+    _get(admin, sandbox_token, {"X-ZOHO-SDK": "Linux/5 python/3.11:3.1.0"})
+    shared_http().get(f"{admin.base_url}/crm/v2/Nope", headers={"Authorization": f"Zoho-oauthtoken {sandbox_token}"})
+    rid = admin.record_ids()[0]
+    assert admin.journal() == [
+        {"surface": "oauth", "client": "other", "method": "POST", "path": "/oauth/v2/token", "status": 200},
+        {"surface": "crm", "client": "zcrmsdk", "method": "GET", "path": f"/crm/v2/Accounts/{rid}", "status": 200},
+        {"surface": "crm", "client": "other", "method": "GET", "path": "/crm/v2/Nope", "status": 400},
+    ]
 
 
 @pytest.mark.parametrize("surface", ["crm", "oauth"])
@@ -105,8 +162,8 @@ def test_reset_after_applies_then_drops(admin: SandboxAdmin, sandbox_token: str)
     rid = admin.record_ids()[0]
     admin.fault("crm", mode="reset_after", count=1)
     with pytest.raises(httpx.TransportError):
-        httpx.put(f"{admin.base_url}/crm/v2/Accounts", json={"data": [{"id": rid, "Phone": "applied-anyway"}]},
-                  headers={"Authorization": f"Zoho-oauthtoken {sandbox_token}"})
+        shared_http().put(f"{admin.base_url}/crm/v2/Accounts", json={"data": [{"id": rid, "Phone": "applied-anyway"}]},
+                          headers={"Authorization": f"Zoho-oauthtoken {sandbox_token}"})
     stored = admin.record("Accounts", rid)
     assert stored is not None and stored["Phone"] == "applied-anyway"
     entry = admin.journal()[-1]
@@ -114,9 +171,11 @@ def test_reset_after_applies_then_drops(admin: SandboxAdmin, sandbox_token: str)
 
 
 def test_hang_times_out_client_then_releases(admin: SandboxAdmin, sandbox_token: str) -> None:
-    admin.fault("crm", mode="hang")
+    fault_id = admin.fault("crm", mode="hang")
     with pytest.raises(httpx.ReadTimeout):
         _get(admin, sandbox_token, timeout=0.3)
+    admin.clear_faults(fault_id)
+    assert _get(admin, sandbox_token).status_code == 200
 
 
 def test_hang_released_by_clearing_faults(admin: SandboxAdmin, sandbox_token: str) -> None:
@@ -181,10 +240,14 @@ def test_bad_fault_rules_are_rejected(admin: SandboxAdmin, rule: dict[str, Any])
 def test_admin_is_not_faulted_limited_or_journaled(admin: SandboxAdmin) -> None:
     admin.fault("crm", status=503)
     admin.fault("oauth", status=503)
-    admin.configure(credits_per_day=1)
+    admin.fault("crm", mode="hang", path="records")
+    admin.configure(credits_per_day=0)
     assert admin.info()["client_id"]
-    assert admin.record_ids()
+    rid = admin.record_ids()[0]
+    record = admin.record("Accounts", rid)  # no Authorization header, faults staged, no credits left
+    assert record is not None and record["id"] == rid
     assert admin.journal() == []
+    assert admin.limits()["credits_used"] == 0
 
 
 def test_info_matches_design(admin: SandboxAdmin) -> None:

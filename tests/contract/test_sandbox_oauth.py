@@ -7,10 +7,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SandboxAdmin, mint_token
+from tests.conftest import SandboxAdmin, mint_token, shared_http
 from zoho_mcp.sandbox.app import SandboxServer
 from zoho_mcp.sandbox.config import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
-from zoho_mcp.sandbox.oauth import THROTTLE_BODY
+
+# Reference §3.2, word for word: the documented throttle error.
+THROTTLE_BODY = {"error_description": "You have made too many requests continuously. Please try again after some time.",
+                 "error": "Access Denied", "status": "failure"}
+INVALID_TOKEN = {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"}
 
 GOOD = {"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN}
 
@@ -26,7 +30,7 @@ TOKEN_FAILURES = [
 
 @pytest.mark.parametrize(("change", "status", "body"), TOKEN_FAILURES)
 def test_token_failures_are_http_200_with_error_key(clean_sandbox: SandboxServer, change: dict[str, str], status: int, body: dict[str, Any]) -> None:
-    response = httpx.post(f"{clean_sandbox.base_url}/oauth/v2/token", data={**GOOD, **change})
+    response = shared_http().post(f"{clean_sandbox.base_url}/oauth/v2/token", data={**GOOD, **change})
     assert response.status_code == status
     assert response.json() == body
     assert "access_token" not in response.json()
@@ -66,8 +70,9 @@ def test_legacy_token_shape_knob(admin: SandboxAdmin) -> None:
 
 
 def _get(base: str, token: str) -> httpx.Response:
-    ids = httpx.get(f"{base}/__sandbox__/records/Accounts").json()["ids"]
-    return httpx.get(f"{base}/crm/v2/Accounts/{ids[0]}", headers={"Authorization": f"Zoho-oauthtoken {token}"})
+    http = shared_http()
+    ids = http.get(f"{base}/__sandbox__/records/Accounts").json()["ids"]
+    return http.get(f"{base}/crm/v2/Accounts/{ids[0]}", headers={"Authorization": f"Zoho-oauthtoken {token}"})
 
 
 def test_access_token_expires_with_the_sandbox_clock(admin: SandboxAdmin) -> None:
@@ -77,15 +82,24 @@ def test_access_token_expires_with_the_sandbox_clock(admin: SandboxAdmin) -> Non
     admin.advance_clock(2.5)
     expired = _get(admin.base_url, token)
     assert expired.status_code == 401
-    assert expired.json() == {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"}
+    assert expired.json() == INVALID_TOKEN
 
 
 def test_eleventh_token_evicts_the_oldest(admin: SandboxAdmin) -> None:
     admin.configure(token_requests_per_window=20)  # the throttle would stop the 11th request first
     tokens = [mint_token(admin.base_url).json()["access_token"] for _ in range(11)]
+    assert len(set(tokens)) == 11
     assert admin.tokens()["live"] == 10
-    assert _get(admin.base_url, tokens[0]).status_code == 401
+    evicted = _get(admin.base_url, tokens[0])
+    assert evicted.status_code == 401
+    assert evicted.headers["content-type"] == "application/json;charset=UTF-8"
+    assert evicted.json() == INVALID_TOKEN
     assert all(_get(admin.base_url, t).status_code == 200 for t in tokens[1:])
+
+
+def test_ten_tokens_evict_nothing(admin: SandboxAdmin) -> None:
+    tokens = [mint_token(admin.base_url).json()["access_token"] for _ in range(10)]
+    assert all(_get(admin.base_url, t).status_code == 200 for t in tokens)
 
 
 def test_token_requests_are_throttled_per_window(admin: SandboxAdmin) -> None:
@@ -93,8 +107,11 @@ def test_token_requests_are_throttled_per_window(admin: SandboxAdmin) -> None:
         assert "access_token" in mint_token(admin.base_url).json()
     throttled = mint_token(admin.base_url)
     assert throttled.status_code == 400
+    assert throttled.headers["content-type"] == "application/json;charset=UTF-8"
     assert throttled.json() == THROTTLE_BODY
-    admin.advance_clock(601)
+    admin.advance_clock(599)
+    assert mint_token(admin.base_url).json() == THROTTLE_BODY, "blocked for the rest of the window"
+    admin.advance_clock(2)
     assert "access_token" in mint_token(admin.base_url).json()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SandboxAdmin
+from tests.conftest import SandboxAdmin, mint_token
 
 JSON = "application/json;charset=UTF-8"
 
@@ -105,6 +105,13 @@ WHOLE_REQUEST_ERRORS = [
     pytest.param(json.dumps({"data": [{"id": str(10**18 + i)} for i in range(101)]}).encode(), 400, "LIMIT_EXCEEDED", id="over-100-records"),
     pytest.param(b'{"data":[{"id":"1"}],"trigger":"workflow"}', 400, "INVALID_DATA", id="trigger-not-a-list"),
     pytest.param(b"\xff\xfe garbage", 400, "INVALID_DATA", id="not-utf8"),
+    pytest.param(b'{"data":[{"id":"1","Description":"\xff"}]}', 400, "INVALID_DATA", id="not-utf8-inside-json"),
+    pytest.param(b'{"data":' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "INVALID_DATA", id="nesting-deeper-than-the-parser"),
+    pytest.param(b'{"data":"everything"}', 400, "INVALID_DATA", id="data-a-string"),
+    pytest.param(b'{"data":null}', 400, "MANDATORY_NOT_FOUND", id="data-null"),
+    pytest.param(b"null", 400, "MANDATORY_NOT_FOUND", id="json-null"),
+    pytest.param(b'"text"', 400, "INVALID_DATA", id="json-string"),
+    pytest.param(b'{"data":[{"id":"1"}],"trigger":[1]}', 400, "INVALID_DATA", id="trigger-not-strings"),
 ]
 
 
@@ -125,7 +132,29 @@ def test_over_100_records_limit_body(crm_client: httpx.Client) -> None:
 def test_ten_megabyte_body_is_a_zoho_error(crm_client: httpx.Client) -> None:
     response = crm_client.put("/crm/v2/Accounts", content=b'{"data":[{"Description":"' + b"x" * 10_000_000 + b'"}]}')
     assert response.status_code == 413
-    assert response.json()["status"] == "error"
+    assert response.headers["content-type"] == JSON
+    assert response.json() == {"code": "REQUEST_ENTITY_TOO_LARGE", "details": {"max_size": 5 * 1024 * 1024},
+                               "message": "request entity too large", "status": "error"}
+
+
+@pytest.mark.parametrize("kind", ["records", "record"])
+def test_per_record_wrong_types(crm_client: httpx.Client, admin: SandboxAdmin, kind: str) -> None:
+    """Elements that are not objects get their own INVALID_DATA, the others still apply."""
+    rid = admin.record_ids()[0]
+    response = put(crm_client, [{"id": rid, "Phone": "1"}, 42 if kind == "records" else ["x"]])
+    assert response.status_code == 207
+    assert response.json()["data"][1] == {"code": "INVALID_DATA", "details": {"expected_data_type": "jsonobject", "json_path": "$.data[1]"},
+                                          "message": "invalid data", "status": "error"}
+
+
+def test_lone_surrogate_is_stored_and_read_back(crm_client: httpx.Client, admin: SandboxAdmin) -> None:
+    """JSON allows "\\ud800"; UTF-8 cannot carry it, so the sandbox must still answer (escaped), not 500."""
+    rid = admin.record_ids()[0]
+    response = crm_client.put("/crm/v2/Accounts", content=b'{"data":[{"id":"%s","Description":"a\\ud800b"}]}' % rid.encode())
+    assert response.status_code == 200
+    read = crm_client.get(f"/crm/v2/Accounts/{rid}")
+    assert read.status_code == 200 and read.headers["content-type"] == JSON
+    assert read.json()["data"][0]["Description"] == "a\ud800b"
 
 
 def test_unknown_module_on_put(crm_client: httpx.Client) -> None:
@@ -166,9 +195,35 @@ def test_if_unmodified_since(crm_client: httpx.Client, admin: SandboxAdmin, sinc
     assert response.status_code == status
     result = response.json()["data"][0]
     assert result["code"] == code
+    stored = admin.record("Accounts", rid)
+    assert stored is not None
     if code == "ALREADY_MODIFIED":
-        assert result["message"] == "record updated time has already passed if-unmodified-since time"
-        assert result["details"]["id"] == rid and "Modified_Time" in result["details"]
+        assert result == {"code": "ALREADY_MODIFIED", "details": {
+            "id": rid, "Modified_Time": stored["Modified_Time"],
+            "Modified_By": {"name": stored["Modified_By"]["name"], "id": stored["Modified_By"]["id"]}},
+            "message": "record updated time has already passed if-unmodified-since time", "status": "error"}
+        assert stored["Phone"] != "42", "a record that fails the precondition is not written"
+    else:
+        assert stored["Phone"] == "42"
+
+
+def test_if_unmodified_since_mixed_is_207(crm_client: httpx.Client, admin: SandboxAdmin) -> None:
+    ids = admin.record_ids()[:2]
+    first = admin.record("Accounts", ids[0])
+    assert first is not None
+    put(crm_client, [{"id": ids[0], "Phone": "touched"}])  # now modified after the header's time
+    untouched = admin.record("Accounts", ids[1])
+    assert untouched is not None
+    since = max(first["Modified_Time"], untouched["Modified_Time"])
+    response = put(crm_client, [{"id": ids[0], "Phone": "a"}, {"id": ids[1], "Phone": "b"}], headers={"If-Unmodified-Since": since})
+    assert response.status_code == 207
+    assert [r["code"] for r in response.json()["data"]] == ["ALREADY_MODIFIED", "SUCCESS"]
+
+
+def test_malformed_if_unmodified_since(crm_client: httpx.Client, admin: SandboxAdmin) -> None:
+    response = put(crm_client, [{"id": admin.record_ids()[0], "Phone": "1"}], headers={"If-Unmodified-Since": "last tuesday"})
+    assert response.status_code == 400
+    assert response.json() == {"code": "INVALID_DATA", "details": {"header_name": "If-Unmodified-Since"}, "message": "invalid data", "status": "error"}
 
 
 def test_lookup_update_and_readback(crm_client: httpx.Client, admin: SandboxAdmin) -> None:
@@ -184,8 +239,7 @@ def test_lookup_update_and_readback(crm_client: httpx.Client, admin: SandboxAdmi
 def test_modified_time_uses_the_sandbox_clock(crm_client: httpx.Client, admin: SandboxAdmin) -> None:
     rid = admin.record_ids()[0]
     admin.configure(token_ttl=10**7)
-    crm_client.headers["Authorization"] = "Zoho-oauthtoken " + httpx.post(f"{admin.base_url}/oauth/v2/token", data={
-        "grant_type": "refresh_token", **{k: admin.info()[k] for k in ("client_id", "client_secret", "refresh_token")}}).json()["access_token"]
+    crm_client.headers["Authorization"] = "Zoho-oauthtoken " + mint_token(admin.base_url).json()["access_token"]
     first = put(crm_client, [{"id": rid, "Phone": "1"}]).json()["data"][0]["details"]["Modified_Time"]
     admin.advance_clock(86_400 * 3)
     admin.configure(token_ttl=10**7)

@@ -46,6 +46,25 @@ async def test_tools_list_and_get_record(admin: SandboxAdmin, mode: str) -> None
     assert json.loads(text_of(result)) == {"data": [admin.record("Accounts", rid)]}
 
 
+TOOL_SHAPES = [
+    pytest.param("ZohoCRM_Get_Record", {"path_variables", "query_params"}, {"path_variables"}, True, id="get-record"),
+    pytest.param("ZohoCRM_Get_Records", {"path_variables", "query_params"}, {"path_variables"}, True, id="get-records"),
+    pytest.param("ZohoCRM_Search_Records", {"path_variables", "query_params"}, {"path_variables"}, True, id="search-records"),
+    pytest.param("ZohoCRM_Update_Records", {"path_variables", "query_params", "body"}, {"path_variables"}, False, id="update-records"),
+]
+
+
+@pytest.mark.parametrize(("name", "properties", "required", "read_only"), TOOL_SHAPES)
+async def test_tool_shapes(admin: SandboxAdmin, name: str, properties: set[str], required: set[str], read_only: bool) -> None:
+    """Zoho MCP platform style: the arguments mirror the HTTP request (reference §10.2)."""
+    async with mcp_client(admin.info()["mcp_url"]) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    tool = tools[name]
+    assert set(tool.input_schema["properties"]) == properties
+    assert set(tool.input_schema.get("required", [])) == required
+    assert tool.annotations is not None and tool.annotations.read_only_hint is read_only
+
+
 async def test_query_key_url_form(admin: SandboxAdmin) -> None:
     info = admin.info()
     url = f"{info['base_url']}/mcp/message?key={info['mcp_key']}"
@@ -93,6 +112,17 @@ async def test_rest_204_as_text_knob(admin: SandboxAdmin, knob: str, text: str) 
     assert result.is_error is False and text_of(result) == text
 
 
+async def test_wrong_key_is_refused_on_the_wire(admin: SandboxAdmin) -> None:
+    import httpx
+
+    url = admin.info()["mcp_url"].replace("sandbox-mcp-key-0000", "rotated-key")
+    raw = httpx.post(url, json={"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ZohoCRM_Get_Records", "arguments": {}}},
+                     headers={"Accept": "application/json, text/event-stream"})
+    assert raw.status_code == 200
+    assert raw.json() == {"jsonrpc": "2.0", "id": 7, "error": {"code": -32600, "message": "APIKey parsing Exception"}}
+    assert admin.limits()["credits_used"] == 0, "a refused call reaches no data and costs nothing"
+
+
 async def test_wrong_key_is_refused(admin: SandboxAdmin) -> None:
     url = admin.info()["mcp_url"].replace("sandbox-mcp-key-0000", "rotated-key")
     with pytest.raises(BaseException) as caught:
@@ -117,6 +147,26 @@ async def test_bearer_mode(admin: SandboxAdmin) -> None:
     async with mcp_client(info["mcp_url"], headers={"Authorization": f"Bearer {info['mcp_token']}"}) as client:
         result = await client.call_tool("ZohoCRM_Get_Records", {"path_variables": {"module": "Accounts"}, "query_params": {"per_page": 1}})
     assert result.is_error is False
+    with pytest.raises(BaseException):
+        async with mcp_client(info["mcp_url"], headers={"Authorization": "Bearer not-the-token"}):
+            pass
+
+
+async def test_bearer_mode_accepts_a_live_oauth_token(admin: SandboxAdmin, sandbox_token: str) -> None:
+    admin.configure(mcp_require_bearer=True)
+    async with mcp_client(admin.info()["mcp_url"], headers={"Authorization": f"Bearer {sandbox_token}"}) as client:
+        result = await client.call_tool("ZohoCRM_Get_Records", {"path_variables": {"module": "Accounts"}, "query_params": {"per_page": 1}})
+    assert result.is_error is False
+
+
+async def test_bad_jsonrpc_bodies_are_refused_cleanly(admin: SandboxAdmin) -> None:
+    import httpx
+
+    url = admin.info()["mcp_url"]
+    for body in (b"{not json", b"[" * 50_000 + b"]" * 50_000, b"\xff\xfe"):
+        raw = httpx.post(url, content=body, headers={"Accept": "application/json, text/event-stream", "Content-Type": "application/json"})
+        assert 400 <= raw.status_code < 500, (body[:10], raw.status_code)
+        assert "Traceback" not in raw.text
 
 
 async def test_one_journal_entry_per_tool_call_and_credits(admin: SandboxAdmin) -> None:

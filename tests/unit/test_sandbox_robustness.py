@@ -9,6 +9,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,7 +67,8 @@ segments = st.sampled_from(["Accounts", "Contacts", "Leads", "Deals", "search", 
 query_keys = st.sampled_from(["criteria", "email", "phone", "word", "page", "per_page", "ids", "fields",
                               "sort_by", "sort_order", "module"])
 query_values = st.text(max_size=60) | st.sampled_from(["(Account_Name:equals:A)", "((a:b:c)or(d:e:f))", "0", "-1",
-                                                     "9" * 40, "((((", "\\", "Smith\\, Jones", "1,2,3"])
+                                                     "9" * 40, "((((", "\\", "Smith\\, Jones", "1,2,3", "\u00b2", "\u0661",
+                                                     "1e3", " 7 ", "\x00"])
 bodies = st.binary(max_size=300) | st.builds(
     lambda d: json.dumps(d).encode(),
     st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -112,6 +114,40 @@ def test_oauth_never_500(form: dict[str, str]) -> None:
                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 200
     assert set(json.loads(payload)) == {"error"}
+
+
+NEVER_500 = [
+    pytest.param("GET", "/crm/v2/Accounts", {"page": "\u00b2"}, b"", id="superscript-page"),
+    pytest.param("GET", "/crm/v2/Accounts", {"per_page": "\u00b9"}, b"", id="superscript-per-page"),
+    pytest.param("GET", "/crm/v2/Accounts/search", {"word": "Acme", "page": "\u00b3"}, b"", id="superscript-search-page"),
+    pytest.param("GET", "/crm/v2/Accounts/search", {"criteria": "(" * 20_000 + ")" * 20_000}, b"", id="deep-criteria"),
+    pytest.param("GET", "/crm/v2/Accounts/search", {"criteria": "(Account_Name:equals:" + "\\" * 9_999 + ")"}, b"", id="backslash-storm"),
+    pytest.param("PUT", "/crm/v2/Accounts", {}, b'{"data":' + b"[" * 100_000 + b"]" * 100_000 + b"}", id="deep-json"),
+    pytest.param("POST", "/crm/v2/Accounts", {}, b"{" * 100_000, id="deep-unclosed-json"),
+    pytest.param("PUT", "/crm/v2/Accounts", {}, b'{"data":[{"id":"1","Employees":1e999}]}', id="infinite-number"),
+    pytest.param("PUT", "/crm/v2/Accounts", {}, b'{"data":[{"id":"1","Annual_Revenue":NaN}]}', id="nan"),
+    pytest.param("PUT", "/crm/v2/Accounts", {}, '{"data":[{"id":"1"}]}'.encode("utf-16"), id="utf16-body"),
+    pytest.param("GET", "/__sandbox__/info", {}, b"", id="admin-get"),
+    pytest.param("POST", "/__sandbox__/faults", {}, b"[" * 100_000, id="admin-deep-json"),
+    pytest.param("POST", "/__sandbox__/config", {}, b'{"token_ttl": 1e999}', id="admin-infinite-knob"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "query", "body"), NEVER_500)
+def test_absurd_input_is_never_a_500(method: str, path: str, query: dict[str, str], body: bytes) -> None:
+    status, headers, payload = call(method, path, query, body, AUTH)
+    assert status != 500 and b"Traceback" not in payload
+    if path.startswith("/crm/"):
+        assert_zoho_shaped(status, headers, payload)
+    STATE.config = STATE.start_config
+
+
+def test_a_lone_surrogate_is_escaped_not_a_crash() -> None:
+    from zoho_mcp.sandbox.responses import Reply
+
+    reply = Reply(200, {"v": "a\ud800"})
+    assert json.loads(reply.encode()) == {"v": "a\ud800"}
+    assert json.loads(reply.text()) == {"v": "a\ud800"}
 
 
 def test_big_bodies_are_zoho_errors() -> None:

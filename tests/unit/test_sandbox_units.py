@@ -138,3 +138,79 @@ def test_seeded_names_include_the_hard_cases() -> None:
     names = [r["Account_Name"] for r in generate(42, 500, None, "+01:00").records["Accounts"]]
     assert "Müller & Söhne (Berlin)" in names and "Smith, Jones and Co" in names
     assert len(set(names)) == len(names)
+
+
+def test_listening_socket_is_tcp_with_nodelay() -> None:
+    """Regression: a socket made without proto=IPPROTO_TCP makes asyncio skip TCP_NODELAY on accepted
+    connections, and every keep-alive response then waits out a 40 ms delayed ACK (a 500-request test
+    took 22 s). Accepted sockets inherit TCP_NODELAY from the listener on Linux."""
+    import socket
+
+    from zoho_mcp.sandbox.app import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        sock.close()
+
+
+def test_in_process_sandbox_never_writes_to_stdout(capfd: pytest.CaptureFixture[str]) -> None:
+    """Started, used (including a request that makes the sandbox log an internal error) and stopped:
+    stdout stays empty, because in `zoho-mcp serve --sandbox` stdout is the MCP channel."""
+    import httpx
+
+    from zoho_mcp.sandbox.app import SandboxServer
+
+    with SandboxServer(SandboxConfig(accounts=3)) as sb:
+        assert sb.app is not None
+
+        def boom(*_: Any) -> Any:
+            raise RuntimeError("injected sandbox bug")
+
+        sb.app.crm.route = boom  # type: ignore[method-assign]
+        token = httpx.post(f"{sb.base_url}/oauth/v2/token", data={
+            "grant_type": "refresh_token", "client_id": sb.info["client_id"], "client_secret": sb.info["client_secret"],
+            "refresh_token": sb.info["refresh_token"]}).json()["access_token"]
+        crashed = httpx.get(f"{sb.base_url}/crm/v2/Accounts", headers={"Authorization": f"Zoho-oauthtoken {token}"})
+        assert crashed.status_code == 500
+        assert crashed.json() == {"code": "INTERNAL_ERROR", "details": {}, "message": "Internal Server Error", "status": "error"}
+        httpx.get(f"{sb.base_url}/nothing")
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert "injected sandbox bug" not in crashed.text
+
+
+def _cli_args(**over: Any) -> Any:
+    import argparse
+
+    base = {"host": "127.0.0.1", "port": 0, "seed": 42, "accounts": 500, "edition": "enterprise", "token_ttl": 3600.0, "latency_ms": 0.0}
+    return argparse.Namespace(**{**base, **over})
+
+
+START_KNOBS = [
+    pytest.param({}, {"edition": "standard", "latency_ms": 5.0, "token_ttl": 9.0, "seed": 3, "accounts": 7}, id="flags-only"),
+    pytest.param({"ZOHO_SANDBOX_KNOBS": '{"mcp_require_bearer": true, "missing_record_mode": "400", "partial_status": 200}'},
+                 {"mcp_require_bearer": True, "missing_record_mode": "400", "partial_status": 200}, id="env-knobs"),
+    pytest.param({"ZOHO_SANDBOX_KNOBS": '{"credits_per_day": 10, "legacy_token_shape": true, "concurrency": 2}'},
+                 {"credits_per_day": 10, "legacy_token_shape": True, "effective_concurrency": 2}, id="env-limits"),
+    pytest.param({"ZOHO_SANDBOX_KNOBS": "  "}, {"mcp_require_bearer": False}, id="blank-env"),
+]
+
+
+@pytest.mark.parametrize(("env", "expected"), START_KNOBS)
+def test_every_knob_is_settable_at_start(env: dict[str, str], expected: dict[str, Any]) -> None:
+    from zoho_mcp.sandbox.app import config_from_args
+
+    config = config_from_args(_cli_args(edition="standard", latency_ms=5.0, token_ttl=9.0, seed=3, accounts=7), env)
+    public = config.public()
+    assert {k: public[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("raw", ['{"nope": 1}', '{"edition": "gold"}', "[1]", "{not json", '{"seed": 3}', '{"token_ttl": "x"}'])
+def test_bad_start_knobs_name_the_variable(raw: str) -> None:
+    from zoho_mcp.sandbox.app import KnobError, config_from_args
+
+    with pytest.raises(KnobError, match="ZOHO_SANDBOX_KNOBS"):
+        config_from_args(_cli_args(), {"ZOHO_SANDBOX_KNOBS": raw})

@@ -42,7 +42,7 @@ def handle_admin(state: SandboxState, method: str, parts: list[str], query: Mapp
     """`parts` is the path after `/__sandbox__/`, split on `/`."""
     try:
         payload = _json(body) if method in ("POST", "PUT", "PATCH") else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _bad("body is not valid JSON")
     head = parts[0] if parts else ""
     if head == "info" and method == "GET":
@@ -54,7 +54,7 @@ def handle_admin(state: SandboxState, method: str, parts: list[str], query: Mapp
                     rule = state.faults.add(payload)
                 except FaultRuleError as exc:
                     return _bad(str(exc))
-                return 200, {"id": rule.id, "rule": rule.public()}
+                return 200, {"id": rule.id}
             if method == "GET":
                 return 200, [r.public() for r in state.faults.rules()]
             if method == "DELETE":

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import sys
 import threading
@@ -28,7 +29,7 @@ from zoho_mcp.sandbox.crm import CrmApi, CrmRequest
 from zoho_mcp.sandbox.faults import FaultRule, drop_connection, wait_hang
 from zoho_mcp.sandbox.mcp import MCP_JOURNAL_PATH, HostedMcp
 from zoho_mcp.sandbox.oauth import THROTTLE_BODY, handle_token_request
-from zoho_mcp.sandbox.responses import JSON_CONTENT_TYPE, Reply, error, for_status, invalid_url, too_many_requests
+from zoho_mcp.sandbox.responses import JSON_CONTENT_TYPE, Reply, dump_json, error, for_status, invalid_url, too_many_requests
 from zoho_mcp.sandbox.state import SandboxState
 
 __all__ = ["AsyncSandboxServer", "SandboxApp", "SandboxConfig", "SandboxServer", "build_app", "run_sandbox_cli"]
@@ -80,7 +81,7 @@ def _query(scope: Scope) -> dict[str, str]:
 
 
 async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-    payload = b"" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    payload = b"" if body is None else dump_json(body)
     await _send_raw(send, status, payload, headers, json_body=body is not None)
 
 
@@ -360,7 +361,7 @@ class SandboxApp:
         if body:
             try:
                 parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 parsed = None
             if isinstance(parsed, dict):
                 rpc_id = parsed.get("id")
@@ -576,23 +577,50 @@ async def serve_async(config: SandboxConfig | None = None) -> AsyncIterator[Asyn
         yield server
 
 
-def config_from_args(args: argparse.Namespace) -> SandboxConfig:
-    return SandboxConfig(
+KNOBS_ENV = "ZOHO_SANDBOX_KNOBS"
+
+
+class KnobError(ValueError):
+    pass
+
+
+def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SandboxConfig:
+    """The command-line flags, plus any other knob from `ZOHO_SANDBOX_KNOBS` (a JSON object, the same
+    shape `POST /__sandbox__/config` takes), so every knob can be set when the sandbox starts."""
+    config = SandboxConfig(
         seed=args.seed, accounts=args.accounts, edition=args.edition, token_ttl=args.token_ttl,
         latency_ms=args.latency_ms,
     )
+    raw = (environ if environ is not None else dict(os.environ)).get(KNOBS_ENV, "").strip()
+    if not raw:
+        return config
+    try:
+        knobs = json.loads(raw)
+    except ValueError:
+        raise KnobError(f"{KNOBS_ENV} must be a JSON object of knobs, e.g. '{{\"mcp_require_bearer\": true}}'") from None
+    if not isinstance(knobs, dict):
+        raise KnobError(f"{KNOBS_ENV} must be a JSON object of knobs")
+    try:
+        return config.patched(knobs)
+    except ValueError as exc:
+        raise KnobError(f"{KNOBS_ENV}: {exc}") from None
 
 
 def run_sandbox_cli(args: argparse.Namespace) -> None:
     """`zoho-mcp sandbox`: serve until interrupted; one startup line (the info JSON) on stderr."""
     from zoho_mcp.logs import configure_logging
 
+    try:
+        config = config_from_args(args)
+    except KnobError as exc:
+        print(f"zoho-mcp sandbox: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     configure_logging()
     host = args.host
     public_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
     sock = _bind(host, args.port)
     port = sock.getsockname()[1]
-    app = build_app(config_from_args(args), f"http://{public_host}:{port}")
+    app = build_app(config, f"http://{public_host}:{port}")
     server = uvicorn.Server(_uvicorn_config(app, host, port))
     print(json.dumps({"event": "sandbox_started", **app.state.info()}), file=sys.stderr, flush=True)
     server.run(sockets=[sock])

@@ -33,6 +33,7 @@ GRANT_CODE = "1000.sandboxgrant.0000"
 MCP_KEY = "sandbox-mcp-key-0000"
 MCP_TOKEN = "sandbox-mcp-token-0000"
 USER_EMAIL = "admin@sandbox.example.com"
+FULL_SCOPE = "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.users.READ ZohoCRM.org.READ ZohoSearch.securesearch.READ"
 
 
 @dataclass
@@ -55,6 +56,7 @@ class SandboxConfig:
     max_active_tokens: int = 10
     token_requests_per_window: int = 10
     token_window_s: float = 600.0
+    token_scope: str = FULL_SCOPE  # what newly minted tokens may do (OAUTH_SCOPE_MISMATCH otherwise)
 
     # CRM
     missing_record_mode: Literal["204", "400"] = "204"
@@ -64,6 +66,8 @@ class SandboxConfig:
     search_reachable: int = 2000
     strict_v2_operators: bool = False  # True: /crm/v2 search allows only equals/starts_with (v2 docs)
     user_offset: str = "+01:00"
+    unsearchable_modules: str = ""  # comma-separated: search there -> 400 NOT_SUPPORTED
+    denied_modules: str = ""  # comma-separated: the user lacks permission -> 403 NO_PERMISSION
 
     # limits
     concurrency: int | None = None  # None: by edition
@@ -111,6 +115,8 @@ class SandboxConfig:
                 raise ValueError("missing_record_mode must be '204' or '400'")
             if key == "mcp_empty_text" and value not in ("", "{}"):
                 raise ValueError("mcp_empty_text must be '' or '{}'")
+            if isinstance(current, str) and not isinstance(value, str):
+                raise ValueError(f"{key} must be a string")
             clean[key] = value
         return dataclasses.replace(self, **clean)
 

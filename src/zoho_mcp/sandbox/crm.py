@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ from zoho_mcp.sandbox.responses import (
     invalid_param,
     invalid_token,
     invalid_url,
+    no_permission,
+    scope_mismatch,
 )
 from zoho_mcp.sandbox.state import SandboxState
 from zoho_mcp.sandbox.store import WriteContext, well_formed_id
@@ -38,6 +41,9 @@ MAX_WRITE = 100
 SEARCH_PARAMS = ("criteria", "email", "phone", "word")
 
 Delay = Callable[[], Awaitable[Reply | None]]
+_DIGITS = re.compile(r"[0-9]{1,12}")
+# A JSON parse error, or nesting deep enough to exhaust the parser's recursion: both are bad input.
+BAD_JSON = (ValueError, UnicodeDecodeError, RecursionError)
 
 
 @dataclass
@@ -55,10 +61,47 @@ def _records_in(body: bytes) -> int:
         return 0
     try:
         parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except BAD_JSON:
         return 0
     data = parsed.get("data") if isinstance(parsed, dict) else None
     return len(data) if isinstance(data, list) else 0
+
+
+_OPERATION = {"GET": "READ", "PUT": "UPDATE", "POST": "CREATE", "DELETE": "DELETE", "PATCH": "UPDATE"}
+
+
+def scope_allows(scope: str, method: str, path: str) -> bool:
+    """Zoho's OAuth scopes (reference §3.5): ZohoCRM.modules.ALL or ZohoCRM.modules.{module}.{op|ALL};
+    search also needs ZohoSearch.securesearch.READ; settings, users and org have their own scopes."""
+    granted = {s.lower() for s in scope.split()}
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 3:
+        return True  # a bad URL: let routing answer INVALID_URL_PATTERN
+    head = parts[2]
+    if head == "settings":
+        what = parts[3] if len(parts) > 3 else ""
+        return bool(granted & {"zohocrm.settings.all", f"zohocrm.settings.{what}.all", f"zohocrm.settings.{what}.read"})
+    if head in ("users", "org") and len(parts) == 3:
+        return bool(granted & {f"zohocrm.{head}.all", f"zohocrm.{head}.read"})
+    op = _OPERATION.get(method, "ALL").lower()
+    module = head.lower()
+    writes = {"update", "create"}
+    ok = bool(granted & {"zohocrm.modules.all", f"zohocrm.modules.{module}.all", f"zohocrm.modules.{module}.{op}"}
+              | ({f"zohocrm.modules.{module}.write"} & granted if op in writes else set()))
+    if ok and len(parts) > 3 and parts[3] == "search":
+        ok = "zohosearch.securesearch.read" in granted
+    return ok
+
+
+def _names(csv: str) -> set[str]:
+    return {n.strip() for n in csv.split(",") if n.strip()}
+
+
+def _is_heavy(req: CrmRequest, n_records: int) -> bool:
+    """Zoho's heavy calls (sub-concurrency 10): writes of more than 10 records, get-records with cvid/sort_by."""
+    if n_records > 10:
+        return True
+    return req.method == "GET" and bool(req.query.get("sort_by") or req.query.get("cvid"))
 
 
 def _parse_positive(query: Mapping[str, str], name: str, default: int) -> int | Reply:
@@ -66,7 +109,7 @@ def _parse_positive(query: Mapping[str, str], name: str, default: int) -> int | 
     if raw is None or raw == "":
         return default
     text = raw.strip()
-    if not text.isdigit() or len(text) > 12 or int(text) < 1:
+    if not _DIGITS.fullmatch(text) or int(text) < 1:  # ASCII only: "²".isdigit() is True but int() fails
         return invalid_param(name)
     return int(text)
 
@@ -92,12 +135,16 @@ class CrmApi:
         """Auth, then a concurrency slot and credits, then (holding the slot) latency/hang, then the call."""
         if authenticate:
             denied = self.authenticate(req.headers)
+            if denied is None:
+                token = req.headers["authorization"].strip().partition(" ")[2].strip()
+                if not scope_allows(self.state.tokens.scope_of(token), req.method, req.path):
+                    denied = scope_mismatch()
             if denied is not None:
                 return denied
         state = self.state
         config = state.config
         n_records = _records_in(req.body) if req.method in ("PUT", "POST") else 0
-        acquired = state.limits.acquire(config, heavy=n_records > 10, cost=credits_for(req.method, n_records))
+        acquired = state.limits.acquire(config, heavy=_is_heavy(req, n_records), cost=credits_for(req.method, n_records))
         if isinstance(acquired, Reply):
             return acquired
         slot: Slot = acquired
@@ -137,6 +184,8 @@ class CrmApi:
             return invalid_url()
         if not self.state.store.has_module(module):
             return invalid_module()
+        if module in _names(self.state.config.denied_modules):
+            return no_permission(module, "Permission denied to read" if rest[1:] == ["search"] else "permission denied")
         if len(rest) == 1:
             if method == "GET":
                 return self.list_records(module, req.query)
@@ -293,6 +342,8 @@ class CrmApi:
                            "discrete pagination limit exceeded", {"sort_by": sort_by, "sort_order": sort_order})
 
     def search(self, module: str, query: Mapping[str, str], version: str) -> Reply:
+        if module in _names(self.state.config.unsearchable_modules):
+            return error(400, "NOT_SUPPORTED", "module not supported for search", {"module": module})
         present = [p for p in SEARCH_PARAMS if query.get(p) not in (None, "")]
         if not present:
             return error(400, "EXPECTED_PARAM_MISSING", "mandatory param missing", {"param_names": list(SEARCH_PARAMS)})
@@ -348,7 +399,7 @@ class CrmApi:
     def _write_body(self, req: CrmRequest) -> list[Any] | Reply:
         try:
             parsed = json.loads(req.body) if req.body else None
-        except (ValueError, UnicodeDecodeError):
+        except BAD_JSON:
             return error(400, "INVALID_DATA", "body", {"expected_data_type": "jsonobject"})
         if parsed is None:
             return error(400, "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "data"})

@@ -14,7 +14,6 @@ from zoho_mcp.sandbox.clock import SandboxClock
 from zoho_mcp.sandbox.config import SandboxConfig
 from zoho_mcp.sandbox.responses import Reply
 
-SCOPE = "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.users.READ ZohoCRM.org.READ ZohoSearch.securesearch.READ"
 THROTTLE_BODY = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
     "error": "Access Denied",
@@ -27,6 +26,7 @@ class AccessToken:
     token: str
     refresh_token: str
     expires_at: float
+    scope: str = ""
 
 
 @dataclass
@@ -63,6 +63,10 @@ class TokenRegistry:
         state = self._refresh.get(entry.refresh_token)
         return state is not None and not state.revoked
 
+    def scope_of(self, token: str) -> str:
+        entry = self._tokens.get(token)
+        return entry.scope if entry is not None else ""
+
     def live_tokens(self, refresh_token: str) -> list[str]:
         state = self._refresh.get(refresh_token)
         return list(state.live) if state else []
@@ -97,7 +101,7 @@ class TokenRegistry:
         state = self._refresh.setdefault(refresh_token, RefreshState())
         now = self.clock.now()
         state.requests.append(now)
-        token = AccessToken(self._new_token(), refresh_token, now + config.token_ttl)
+        token = AccessToken(self._new_token(), refresh_token, now + config.token_ttl, config.token_scope)
         state.live[token.token] = token
         self._tokens[token.token] = token
         while len(state.live) > config.max_active_tokens:
@@ -114,7 +118,7 @@ def token_response(token: AccessToken, config: SandboxConfig, api_domain: str, r
     body: dict[str, Any] = {"access_token": token.token}
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
-    body.update({"scope": SCOPE, "api_domain": api_domain, "token_type": "Bearer"})
+    body.update({"scope": token.scope, "api_domain": api_domain, "token_type": "Bearer"})
     if config.legacy_token_shape:
         body["expires_in_sec"] = _num(config.token_ttl)
         body["expires_in"] = _num(config.token_ttl * 1000)

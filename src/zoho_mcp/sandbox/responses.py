@@ -13,6 +13,14 @@ from typing import Any
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 
 
+def dump_json(body: Any) -> bytes:
+    """Compact UTF-8 JSON; a lone surrogate (valid in a JSON string, not in UTF-8) is sent \\u-escaped."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
 @dataclass
 class Reply:
     status: int
@@ -20,12 +28,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        if self.body is None:
-            return b""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return b"" if self.body is None else dump_json(self.body)
 
     def text(self) -> str:
-        return "" if self.body is None else json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+        return "" if self.body is None else dump_json(self.body).decode("utf-8")
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -42,6 +48,14 @@ def invalid_token() -> Reply:
 
 def authentication_failure() -> Reply:
     return error(401, "AUTHENTICATION_FAILURE", "Authentication failed")
+
+
+def scope_mismatch() -> Reply:
+    return error(401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+
+
+def no_permission(module: str, message: str = "permission denied") -> Reply:
+    return error(403, "NO_PERMISSION", message, {"permissions": [f"Crm_Implied_View_{module}"]})
 
 
 def invalid_module() -> Reply:

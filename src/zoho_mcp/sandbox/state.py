@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections import deque
 from typing import Any
 
@@ -27,8 +28,12 @@ class SandboxState:
         self.store = self._seed()
 
     def _seed(self) -> RecordStore:
-        c = self.start_config
-        return RecordStore(generate(c.seed, c.accounts, c.contacts, c.user_offset))
+        # Generating is ~10x slower than unpickling a copy, and tests reset before nearly every case.
+        pristine = getattr(self, "_pristine", None)
+        if pristine is None:
+            c = self.start_config
+            pristine = self._pristine = pickle.dumps(generate(c.seed, c.accounts, c.contacts, c.user_offset))
+        return RecordStore(pickle.loads(pristine))
 
     def reset(self) -> None:
         """Back to the state the sandbox started in: data reseeded, faults/journal/tokens/clock/knobs cleared."""
