@@ -1,7 +1,7 @@
 """p50 latency of get-by-id through each tier, next to a raw httpx GET of the same REST URL.
 
 Runs the sandbox in-process (a uvicorn thread on loopback), makes a bounded number of sequential
-calls per tier, and prints one JSON object: each tier's p50 in milliseconds and its ratio to the raw
+calls per tier (interleaved with the raw GETs), and prints one JSON object: each tier's p50 in milliseconds and its ratio to the raw
 GET (1.0 = no overhead over a bare HTTP call). Usage: `python bench/tier_latency.py [--calls 200]`.
 """
 
@@ -45,49 +45,49 @@ def _p50_ms(samples: list[float]) -> float:
 
 
 async def _measure(calls: int, warmup: int) -> dict[str, Any]:
+    """Round-robin: call i goes through raw GET, then every tier, so drift (GC, CPU frequency, the
+    sandbox warming up) hits all of them alike instead of whichever was measured last."""
     server = SandboxServer(SandboxConfig(accounts=200)).start()
     try:
         info = server.info
         ids: list[str] = httpx.get(f"{server.base_url}/__sandbox__/records/Accounts").json()["ids"]
+        url = f"{info['api_domain']}/crm/v2/Accounts/{{rid}}"
         with tempfile.TemporaryDirectory() as tmp:
-            settings = _settings(info, Path(tmp))
-            tiers = build_tiers(settings)
-            p50: dict[str, float] = {}
+            tiers = build_tiers(_settings(info, Path(tmp)))
+            samples: dict[str, list[float]] = {"raw_httpx": [], **{name: [] for name in tiers}}
             try:
-                for name, tier in tiers.items():
-                    for i in range(warmup):
-                        await tier.execute(GetRecords("Accounts", (ids[i % len(ids)],)))
-                    samples = []
-                    for i in range(calls):
-                        op = GetRecords("Accounts", (ids[i % len(ids)],))
-                        start = time.perf_counter()
-                        result = await tier.execute(op)
-                        samples.append(time.perf_counter() - start)
-                        assert isinstance(result, GetResult) and result.records
-                    p50[name] = _p50_ms(samples)
-                token = await tiers.auth.get_token() if getattr(tiers, "auth", None) else None  # type: ignore[attr-defined]
+                auth = getattr(tiers, "auth", None)
+                token = await auth.get_token() if auth is not None else None
+                headers = {"Authorization": f"Zoho-oauthtoken {token}"} if token else {}
+                async with httpx.AsyncClient(headers=headers) as raw:
+
+                    async def raw_get(rid: str) -> None:
+                        (await raw.get(url.format(rid=rid))).raise_for_status()
+
+                    async def tier_get(name: str, rid: str) -> None:
+                        result = await tiers[name].execute(GetRecords("Accounts", (rid,)))
+                        if not (isinstance(result, GetResult) and result.records):
+                            raise RuntimeError(f"tier {name} did not return record {rid}")
+
+                    for i in range(warmup + calls):
+                        rid = ids[i % len(ids)]
+                        for name in samples:
+                            start = time.perf_counter()
+                            await (raw_get(rid) if name == "raw_httpx" else tier_get(name, rid))
+                            if i >= warmup:
+                                samples[name].append(time.perf_counter() - start)
             finally:
                 await close_tiers(tiers)
-        headers = {"Authorization": f"Zoho-oauthtoken {token}"} if token else {}
-        async with httpx.AsyncClient(headers=headers) as raw:
-            for i in range(warmup):
-                (await raw.get(f"{info['api_domain']}/crm/v2/Accounts/{ids[i % len(ids)]}")).raise_for_status()
-            samples = []
-            for i in range(calls):
-                start = time.perf_counter()
-                resp = await raw.get(f"{info['api_domain']}/crm/v2/Accounts/{ids[i % len(ids)]}")
-                samples.append(time.perf_counter() - start)
-                resp.raise_for_status()
-        raw_p50 = _p50_ms(samples)
     finally:
         server.stop()
+    raw_p50 = _p50_ms(samples.pop("raw_httpx"))
     return {
         "benchmark": "get_by_id_p50",
         "calls_per_tier": calls,
         "raw_httpx_p50_ms": raw_p50,
         "tiers": {
-            name: {"p50_ms": value, "ratio_to_raw": round(value / raw_p50, 2) if raw_p50 else None}
-            for name, value in p50.items()
+            name: {"p50_ms": _p50_ms(values), "ratio_to_raw": round(_p50_ms(values) / raw_p50, 2) if raw_p50 else None}
+            for name, values in samples.items()
         },
     }
 

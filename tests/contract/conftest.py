@@ -17,15 +17,9 @@ _MODULES = {"mcp": ("zoho_mcp.tiers.mcp", "McpTier"), "sdk": ("zoho_mcp.tiers.sd
 
 
 def tier_class(name: str) -> Any:
-    """The tier's class, or a skip while its helper has not written it yet."""
+    """The tier's class. Every tier must import: a missing one fails the suite, it is never skipped."""
     module_name, cls_name = _MODULES[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            pytest.skip("tier not built yet")
-        raise
-    return getattr(module, cls_name)
+    return getattr(importlib.import_module(module_name), cls_name)
 
 
 def make_tier(name: str, settings: Settings, auth: TokenManager | None = None) -> tuple[Tier, TokenManager | None]:

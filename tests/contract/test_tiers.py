@@ -6,15 +6,19 @@ sandbox admin API, never through the tier under test.
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from zoho_mcp.config import Settings
+from zoho_mcp.criteria import escape_value
 from zoho_mcp.tiers.base import (
+    AuthError,
     GetRecords,
     GetResult,
     InvalidRequestError,
@@ -24,21 +28,11 @@ from zoho_mcp.tiers.base import (
     SearchRecords,
     SearchResult,
     Tier,
+    TransientError,
     UpdateRecords,
     UpdateResult,
+    ZohoError,
 )
-
-
-try:
-    from zoho_mcp.criteria import escape_value
-except ImportError:  # pragma: no cover - the criteria helper's module
-
-    def escape_value(value: str) -> str:
-        out = value.replace("\\", "\\\\")
-        for ch in "(),":
-            out = out.replace(ch, "\\" + ch)
-        return out
-
 
 pytestmark = pytest.mark.anyio
 
@@ -159,8 +153,21 @@ async def test_update_250_with_some_invalid(tier: Tier, tier_name: str, admin: A
             assert res.status == "error" and res.code == "INVALID_DATA", res
         else:
             assert (res.status, res.code) == ("success", "SUCCESS"), res
-    for i in (0, 99, 100, 101, 248):
-        assert admin.record("Accounts", ids[i])["Description"] == f"contract {tier_name} {i}"
+    for i, rid in enumerate(ids):  # ground truth for every record, through the admin API
+        stored = admin.record("Accounts", rid)
+        if i in bad_value:
+            assert stored["Annual_Revenue"] == before[i]["Annual_Revenue"]
+        elif i not in bad_id:
+            assert stored["Description"] == f"contract {tier_name} {i}", i
+    assert admin.record("Accounts", MISSING_A) is None and admin.record("Accounts", MISSING_B) is None
+    assert len(update_calls(admin, tier_name)) == 3  # 250 records: three Zoho calls of at most 100
+
+
+def update_calls(admin: Any, tier_name: str) -> list[dict[str, Any]]:
+    entries = record_surface_entries(admin, tier_name)
+    if tier_name == "mcp":
+        return [e for e in entries if e.get("tool") == "ZohoCRM_Update_Records"]
+    return [e for e in entries if e["method"] == "PUT"]
 
 
 def oauth_count(admin: Any) -> int:
@@ -188,6 +195,29 @@ async def test_expired_token_mid_run(tier: Tier, tier_name: str, admin: Any) -> 
 
 async def test_concurrent_calls_share_one_token(tier: Tier, tier_name: str, admin: Any) -> None:
     ids = admin.record_ids("Accounts")[:15]
+    found: list[str] = []
+
+    async def one(rid: str) -> None:
+        res = await tier.execute(GetRecords("Accounts", (rid,)))
+        assert isinstance(res, GetResult)
+        found.extend(r["id"] for r in res.records)
+
+    async with anyio.create_task_group() as tg:
+        for rid in ids:
+            tg.start_soon(one, rid)
+    assert sorted(found) == sorted(ids)
+    assert oauth_count(admin) == (0 if tier_name == "mcp" else 1)
+
+
+async def test_hundred_concurrent_calls_after_expiry_cause_one_token_request(
+    tier: Tier, tier_name: str, admin: Any
+) -> None:
+    """Zoho expires the token while the process still trusts it: 100 callers meet 401s at once, and
+    the shared manager asks for exactly one new token."""
+    ids = admin.record_ids("Accounts")[:100]
+    await tier.execute(GetRecords("Accounts", (ids[0],)))
+    admin.clear_journal()
+    admin.advance_clock(3700)
     found: list[str] = []
 
     async def one(rid: str) -> None:
@@ -273,6 +303,147 @@ async def test_bad_ids_never_reach_the_network(tier: Tier, tier_name: str, admin
     assert admin.journal() == []
 
 
+async def test_forged_operation_with_bad_ids_is_refused_by_the_tier_itself(tier: Tier, tier_name: str, admin: Any) -> None:
+    """Operations validate themselves; each tier checks again at its boundary (ids go into URL paths)."""
+    ids = admin.record_ids("Accounts")
+    admin.clear_journal()
+    for bad in ("../../__sandbox__/reset", "123", ""):
+        op = GetRecords("Accounts", (ids[0],))
+        object.__setattr__(op, "ids", (bad,))
+        with pytest.raises(InvalidRequestError) as info:
+            await tier.execute(op)
+        assert info.value.code == "INVALID_ID" and info.value.tier == tier_name
+        assert info.value.details["sent"] is False
+        upd = UpdateRecords("Accounts", ({"id": ids[0], "Phone": "1"},))
+        object.__setattr__(upd, "records", ({"id": bad, "Phone": "1"},))
+        with pytest.raises(InvalidRequestError):
+            await tier.execute(upd)
+    assert admin.journal() == []
+
+
+async def test_refused_token_is_refreshed_once_then_an_auth_error_never_a_loop(
+    tier: Tier, tier_name: str, admin: Any
+) -> None:
+    """Zoho keeps answering 401 INVALID_TOKEN: one refresh, one retry, then a clear AuthError."""
+    surface, client = SURFACE[tier_name]
+    rid = admin.record_ids("Accounts")[0]
+    await tier.execute(GetRecords("Accounts", (rid,)))  # warm: token held, SDK metadata, MCP session
+    admin.clear_journal()
+    body = {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"}
+    admin.fault(surface=surface, client=client, mode="error", status=401, body=body)
+    with pytest.raises(AuthError) as info:
+        await tier.execute(GetRecords("Accounts", (rid,)))
+    assert info.value.tier == tier_name and not info.value.retryable
+    calls = record_surface_entries(admin, tier_name)
+    if tier_name == "mcp":  # the hosted MCP authenticates by URL key / bearer: no OAuth refresh to try
+        assert len(calls) == 1 and oauth_count(admin) == 0
+    else:
+        assert [e["status"] for e in calls] == [401, 401]
+        assert oauth_count(admin) == 1
+        assert "ZOHO_DATA_CENTER" in info.value.message
+
+
+# --- did it reach Zoho? details["sent"] ------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _dead_settings(settings: Settings, tier_name: str) -> Settings:
+    """Settings whose Zoho host refuses connections (a preset token: no token request either)."""
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    if tier_name == "mcp":
+        assert settings.mcp_url is not None
+        path = settings.mcp_url.get_secret_value().split("/mcp/", 1)[1]
+        return settings.model_copy(update={"mcp_url": SecretStr(f"{dead}/mcp/{path}")})
+    return settings.model_copy(
+        update={"api_domain_override": dead, "access_token": SecretStr("1000.preset.access.for.a.dead.host")}
+    )
+
+
+async def test_connection_refused_is_not_sent(tier_name: str, admin: Any, sandbox_settings: Settings, tier_factory: Any) -> None:
+    rid = admin.record_ids("Accounts")[0]
+    tier, auth = tier_factory(tier_name, _dead_settings(sandbox_settings, tier_name))
+    try:
+        for op in (UpdateRecords("Accounts", ({"id": rid, "Description": "never sent"},)), GetRecords("Accounts", (rid,))):
+            with pytest.raises(TransientError) as info:
+                await tier.execute(op)
+            assert info.value.details["sent"] is False, info.value
+            assert info.value.code in ("CONNECT_ERROR", "CONNECT_TIMEOUT"), info.value
+            assert info.value.tier == tier_name and info.value.retryable
+    finally:
+        await tier.aclose()
+        if auth is not None:
+            await auth.aclose()
+    assert admin.journal() == []
+    assert admin.record("Accounts", rid)["Description"] != "never sent"
+
+
+async def test_token_failure_before_sending_is_not_sent(
+    tier_name: str, admin: Any, sandbox_settings: Settings, tier_factory: Any
+) -> None:
+    """No token, no request: the error says so (MCP has no OAuth: its URL is unusable instead)."""
+    rid = admin.record_ids("Accounts")[0]
+    if tier_name == "mcp":
+        settings = sandbox_settings.model_copy(update={"mcp_url": SecretStr("not a url")})
+        expected: type[ZohoError] = ZohoError
+    else:
+        settings = sandbox_settings.model_copy(update={"client_id": "1000.WRONGCLIENT"})
+        expected = AuthError
+    tier, auth = tier_factory(tier_name, settings)
+    try:
+        with pytest.raises(expected) as info:
+            await tier.execute(UpdateRecords("Accounts", ({"id": rid, "Description": "never sent"},)))
+    finally:
+        await tier.aclose()
+        if auth is not None:
+            await auth.aclose()
+    assert info.value.details["sent"] is False and info.value.tier == tier_name
+    assert record_surface_entries(admin, tier_name) == []
+
+
+@pytest.mark.parametrize("mode", ["reset", "reset_after"])
+async def test_broken_connection_after_sending_may_have_been_sent(
+    tier: Tier, tier_name: str, admin: Any, mode: str
+) -> None:
+    """`reset` drops the request unapplied, `reset_after` applies it first: the caller cannot tell
+    them apart, so both say sent=True and neither is a connect error."""
+    surface, client = SURFACE[tier_name]
+    ids = admin.record_ids("Accounts")
+    await tier.execute(GetRecords("Accounts", (ids[0],)))  # warm: token, SDK metadata, MCP session
+    text = f"{mode} via {tier_name}"
+    admin.fault(surface=surface, client=client, mode=mode, count=1, path=None if surface == "mcp" else r"/Accounts$")
+    with pytest.raises(TransientError) as info:
+        await tier.execute(UpdateRecords("Accounts", ({"id": ids[1], "Description": text},), idempotent=False))
+    err = info.value
+    assert err.details["sent"] is True, err
+    assert err.code not in ("CONNECT_ERROR", "CONNECT_TIMEOUT", "POOL_TIMEOUT"), err
+    assert err.tier == tier_name
+    applied = admin.record("Accounts", ids[1])["Description"] == text
+    assert applied is (mode == "reset_after")
+
+
+async def test_failure_of_a_later_chunk_says_earlier_chunks_were_sent(tier: Tier, tier_name: str, admin: Any) -> None:
+    """150 records: the first call of 100 is applied, the second gets 429. A 429 alone means "not
+    processed", but this operation was half applied: sent=True and records_sent=100."""
+    surface, client = SURFACE[tier_name]
+    ids = admin.record_ids("Accounts")[200:350]
+    await tier.execute(GetRecords("Accounts", (ids[0],)))  # warm
+    path = None if surface == "mcp" else r"/Accounts$"
+    admin.fault(surface=surface, client=client, mode="latency", latency_ms=0, count=1, path=path)  # lets call 1 through
+    admin.fault(surface=surface, client=client, mode="rate_limit", count=1, path=path)
+    records = tuple({"id": rid, "Description": f"chunked {tier_name} {i}"} for i, rid in enumerate(ids))
+    with pytest.raises(RateLimitedError) as info:
+        await tier.execute(UpdateRecords("Accounts", records))
+    assert info.value.details["sent"] is True and info.value.details["records_sent"] == 100
+    assert [admin.record("Accounts", rid)["Description"] == f"chunked {tier_name} {i}" for i, rid in enumerate(ids)] == [
+        i < 100 for i in range(150)
+    ]
+
+
 # --- across tiers --------------------------------------------------------------------------------
 
 
@@ -332,3 +503,26 @@ def _quietly(fn: Any) -> None:
         fn()
     except Exception:  # noqa: BLE001 - the held request is dropped on purpose
         pass
+
+
+async def test_describe_fields_is_the_same_from_every_tier(sandbox_settings: Settings, admin: Any, tier_factory: Any) -> None:
+    from zoho_mcp.sandbox.data import ACCOUNT_FIELDS
+    from zoho_mcp.tiers.base import DescribeFields, FieldsResult
+
+    tiers, auths = await _all_tiers(tier_factory, sandbox_settings)
+    try:
+        out = {n: await t.execute(DescribeFields("Accounts")) for n, t in tiers.items()}
+        with pytest.raises(ZohoError) as info:
+            await tiers["rest"].execute(DescribeFields("NoSuchModule"))
+    finally:
+        await _close(tiers, auths)
+    first = out["rest"]
+    assert isinstance(first, FieldsResult)
+    assert first.names() == {f.api_name for f in ACCOUNT_FIELDS}
+    by_name = {f.api_name: f for f in first.fields}
+    assert by_name["Created_Time"].read_only and not by_name["Phone"].read_only
+    assert by_name["Account_Name"].data_type == "text" and by_name["Account_Name"].length == 200
+    assert by_name["Account_Name"].label == "Account Name"
+    for name, res in out.items():
+        assert res == first, f"{name} differs"
+    assert info.value.code == "INVALID_MODULE" or info.value.category.value == "business"

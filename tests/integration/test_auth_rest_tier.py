@@ -65,13 +65,15 @@ async def test_connection_reset_is_transient(rest: RestTier, admin: Any) -> None
     with pytest.raises(TransientError) as info:
         await rest.execute(GetRecords("Accounts", (rid,)))
     assert info.value.code in ("CONNECTION_RESET", "CONNECTION_CLOSED")
+    assert info.value.details["sent"] is True
 
 
 async def test_reset_after_write_is_transient(rest: RestTier, admin: Any) -> None:
     rid = admin.record_ids("Accounts")[0]
     admin.fault(surface="crm", mode="reset_after")
-    with pytest.raises(TransientError):
+    with pytest.raises(TransientError) as info:
         await rest.execute(UpdateRecords("Accounts", ({"id": rid, "Description": "applied, unknown to caller"},)))
+    assert info.value.details["sent"] is True and info.value.code != "CONNECT_ERROR"
     assert admin.record("Accounts", rid)["Description"] == "applied, unknown to caller"
 
 
@@ -84,7 +86,7 @@ async def test_timeout_is_transient(sandbox_settings: Settings, admin: Any) -> N
     try:
         with pytest.raises(TransientError) as info:
             await tier.execute(GetRecords("Accounts", (rid,)))
-        assert info.value.code == "TIMEOUT"
+        assert info.value.code == "TIMEOUT" and info.value.details["sent"] is True
     finally:
         admin.clear_faults()
         await tier.aclose()
@@ -104,6 +106,7 @@ async def test_connect_error_is_transient(sandbox_settings: Settings, admin: Any
         with pytest.raises(TransientError) as info:
             await tier.execute(GetRecords("Accounts", ("1111111111111111111",)))
         assert info.value.code == "CONNECT_ERROR" and info.value.tier == "rest"
+        assert info.value.details["sent"] is False
     finally:
         await tier.aclose()
         await auth.aclose()

@@ -33,20 +33,29 @@ def crm_requests(admin: Any) -> list[dict[str, Any]]:
 
 
 async def test_single_flight_under_100_concurrent_callers(sandbox_settings: Settings, admin: Any) -> None:
-    mgr = TokenManager(sandbox_settings)
+    now = [1_000_000.0]
+    mgr = TokenManager(sandbox_settings, clock=lambda: now[0])
     tokens: list[str] = []
 
     async def call() -> None:
         tokens.append(await mgr.get_token())
 
     try:
+        async with anyio.create_task_group() as tg:  # cold start: no token yet
+            for _ in range(100):
+                tg.start_soon(call)
+        assert len(tokens) == 100 and len(set(tokens)) == 1
+        assert len(oauth_requests(admin)) == 1
+        first = tokens[0]
+        tokens.clear()
+        now[0] += 3601  # expired
         async with anyio.create_task_group() as tg:
             for _ in range(100):
                 tg.start_soon(call)
     finally:
         await mgr.aclose()
-    assert len(tokens) == 100 and len(set(tokens)) == 1
-    assert len(oauth_requests(admin)) == 1
+    assert len(tokens) == 100 and len(set(tokens)) == 1 and tokens[0] != first
+    assert len(oauth_requests(admin)) == 2  # one per expiry, whatever the number of callers
     assert mgr.api_domain == admin.info()["api_domain"]
 
 

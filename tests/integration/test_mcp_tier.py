@@ -228,7 +228,8 @@ async def test_reconnects_after_the_surface_resets(tier: McpTier, admin: Any) ->
     admin.fault(surface="mcp", mode="reset")
     with pytest.raises(TransientError) as info:
         await tier.execute(Probe())
-    assert info.value.code in ("CONNECTION_RESET", "CONNECT_ERROR")
+    assert info.value.code == "CONNECTION_RESET"  # the call left: not a connect error
+    assert info.value.details["sent"] is True
     assert info.value.tier == "mcp"
     admin.clear_faults()
     assert isinstance(await tier.execute(Probe()), ProbeResult)
@@ -260,7 +261,7 @@ async def test_surface_down_fails_fast_with_transient_error(sandbox_settings: Se
         with anyio.fail_after(3):
             with pytest.raises(TransientError) as info:
                 await down.execute(Probe())
-        assert info.value.code == "CONNECT_ERROR"
+        assert info.value.code == "CONNECT_ERROR" and info.value.details["sent"] is False
         _secret_free(info.value, MCP_KEY, url)
     finally:
         await down.aclose()
@@ -270,12 +271,13 @@ async def test_hung_call_times_out_and_the_next_call_reconnects(sandbox_settings
     tier = McpTier(_settings(sandbox_settings, mcp_timeout=0.3))
     try:
         await tier.execute(Probe())
-        admin.fault(surface="mcp", mode="hang", count=1)
+        admin.fault(surface="mcp", mode="hang")  # no count: clear_faults() must be able to release it
         with pytest.raises(TransientError) as info:
             await tier.execute(Probe())
-        assert info.value.code == "TIMEOUT"
+        assert info.value.code == "TIMEOUT" and info.value.details["sent"] is True
         admin.clear_faults()
         assert isinstance(await tier.execute(Probe()), ProbeResult)
+        assert tier.connects == 2  # the timed-out session was dropped and a new one opened
     finally:
         await tier.aclose()
 

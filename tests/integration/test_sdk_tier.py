@@ -323,6 +323,7 @@ async def test_connection_refused_is_transient(sandbox_settings: Settings, tmp_p
         with pytest.raises(TransientError) as info:
             await tier.execute(GetRecords("Accounts", ("4876876000000624001",)))
         assert info.value.code == "CONNECT_ERROR" and info.value.tier == "sdk"
+        assert info.value.details["sent"] is False  # refused connect: provably never left
     finally:
         await auth.aclose()
 
@@ -346,7 +347,9 @@ async def test_dropped_connection_is_transient(sdk: SdkTier, clean_sandbox: Any,
     admin.fault(surface="crm", client="zcrmsdk", mode="reset")
     with pytest.raises(TransientError) as info:
         await sdk.execute(GetRecords("Accounts", (_ids(admin, 1)[0],)))
-    assert info.value.code == "CONNECT_ERROR" and info.value.tier == "sdk"
+    # A reset after sending is not a connect error: the request may have reached Zoho.
+    assert info.value.code == "CONNECTION_RESET" and info.value.tier == "sdk"
+    assert info.value.details["sent"] is True
 
 
 async def test_invalid_token_is_refreshed_once_by_the_shared_manager(
@@ -465,3 +468,25 @@ async def test_no_secret_reaches_the_logs_and_the_sdk_writes_no_file(
     for secret in secrets:
         assert secret not in text
     assert not [h for h in logging.getLogger("SDKLogger").handlers if isinstance(h, logging.FileHandler)]
+
+
+async def test_field_metadata_cache_lives_in_the_state_dir(
+    sandbox_settings: Settings, clean_sandbox: Any, admin: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's field cache (fetched for writes) is written under ZOHO_STATE_DIR/zcrmsdk, nowhere else."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    settings = sandbox_settings.model_copy(update={"state_dir": tmp_path / "state-fields"})
+    tier, auth = await _tier(settings)
+    rid = _ids(admin, 1)[0]
+    try:
+        result = await tier.execute(UpdateRecords("Accounts", ({"id": rid, "Phone": "+1 555 0142"},)))
+        assert isinstance(result, UpdateResult) and result.results[0].status == "success"
+    finally:
+        await auth.aclose()
+    cached = [p for p in (tmp_path / "state-fields" / "zcrmsdk").rglob("*") if p.is_file()]
+    assert cached, "the field-metadata cache was not written to the state dir"
+    assert any("accounts" in p.read_text("utf-8", errors="replace").lower() for p in cached)
+    assert list(cwd.iterdir()) == []  # nothing (cache, sdk log) lands in the working directory
+    assert any(e["path"].endswith("/settings/fields") for e in _crm(admin))

@@ -183,3 +183,25 @@ async def test_local_window_caps_token_requests(tmp_path: Path) -> None:
             await mgr.get_token()
     finally:
         await mgr.aclose()
+
+
+@pytest.mark.anyio
+async def test_processes_sharing_a_state_dir_share_the_ten_request_window(tmp_path: Path) -> None:
+    """Two managers on one state dir (two processes of one deployment) together stay within 10."""
+    now = [50_000.0]
+    first = TokenManager(_settings(tmp_path), clock=lambda: now[0])
+    second = TokenManager(_settings(tmp_path), clock=lambda: now[0])
+    try:
+        for _ in range(5):  # both have loaded the (empty) window before either asks
+            for mgr in (first, second):
+                with pytest.raises(TransientError):
+                    await mgr.get_token()
+                now[0] += 1.0
+        for mgr in (first, second):
+            with pytest.raises(AuthError) as info:
+                await mgr.get_token()
+            assert info.value.code == "TOKEN_REQUEST_LIMIT"
+        assert first.token_requests + second.token_requests == 10
+    finally:
+        await first.aclose()
+        await second.aclose()

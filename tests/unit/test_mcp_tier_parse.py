@@ -363,3 +363,16 @@ def test_tool_names_resolve_across_naming_styles() -> None:
     assert resolve_tool_name("ZohoCRM_Get_Records", frozenset({"getRecords", "getRecord"})) == "getRecords"
     assert resolve_tool_name("ZohoCRM_Get_Record", frozenset({"Get_Record"})) == "Get_Record"
     assert resolve_tool_name("ZohoCRM_Update_Records", frozenset({"getRecords"})) is None
+
+
+def test_a_session_failure_seen_by_a_call_never_claims_the_call_was_not_sent() -> None:
+    """Only the transport guard speaks for one POST; a connect error inside the session's task group
+    (another request's, the event stream's) says nothing about a call already written."""
+    from zoho_mcp.tiers.mcp import _in_flight
+
+    group = ExceptionGroup("session", [httpx2.ConnectError("refused")])
+    err = _in_flight(error_from_exception(group))
+    assert isinstance(err, TransientError)
+    assert err.code == "CONNECTION_RESET" and err.details["sent"] is True and err.details["cause"] == "CONNECT_ERROR"
+    timeout = _in_flight(error_from_exception(ExceptionGroup("s", [httpx2.ReadTimeout("slow")])))
+    assert timeout.code == "TIMEOUT" and timeout.details["sent"] is True

@@ -44,22 +44,28 @@ def _error(response: httpx2.Response) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("exc", "kind", "code"),
+    ("exc", "kind", "code", "sent"),
     [
-        (httpx2.ConnectError, "connect", "CONNECT_ERROR"),
-        (httpx2.ReadTimeout, "timeout", "TIMEOUT"),
-        (httpx2.ConnectTimeout, "timeout", "TIMEOUT"),
-        (httpx2.RemoteProtocolError, "network", "CONNECTION_RESET"),
-        (httpx2.ReadError, "network", "CONNECTION_RESET"),
+        (httpx2.ConnectError, "connect", "CONNECT_ERROR", False),
+        (httpx2.ConnectTimeout, "connect", "CONNECT_TIMEOUT", False),
+        (httpx2.PoolTimeout, "connect", "POOL_TIMEOUT", False),
+        (httpx2.ReadTimeout, "timeout", "TIMEOUT", True),
+        (httpx2.WriteTimeout, "timeout", "TIMEOUT", True),
+        (httpx2.RemoteProtocolError, "network", "CONNECTION_RESET", True),
+        (httpx2.ReadError, "network", "CONNECTION_RESET", True),
+        (httpx2.WriteError, "network", "CONNECTION_RESET", True),
     ],
 )
-async def test_transport_failures_become_json_rpc_errors(exc: type[Exception], kind: str, code: str) -> None:
+async def test_transport_failures_become_json_rpc_errors(exc: type[Exception], kind: str, code: str, sent: bool) -> None:
     response = await _post(_client(_raising(exc)))
     assert response.status_code >= 400
     error = _error(response)
     assert error["code"] == TRANSPORT_ERROR_CODE
     assert error["data"][GUARD_KEY]["kind"] == kind
-    assert error_from_mcp_error(error["code"], error["message"], error["data"]).code == code
+    assert error["data"][GUARD_KEY]["sent"] is sent
+    zerr = error_from_mcp_error(error["code"], error["message"], error["data"])
+    assert zerr.code == code
+    assert zerr.details["sent"] is sent  # False only when the POST provably never left
 
 
 async def test_a_real_refused_connection() -> None:
@@ -68,7 +74,10 @@ async def test_a_real_refused_connection() -> None:
         port = sock.getsockname()[1]
     async with httpx2.AsyncClient(transport=GuardedTransport()) as client:
         response = await client.post(f"http://127.0.0.1:{port}/mcp/k/message", json=RPC)
-    assert _error(response)["data"][GUARD_KEY]["kind"] == "connect"
+    error = _error(response)
+    assert error["data"][GUARD_KEY]["kind"] == "connect"
+    zerr = error_from_mcp_error(error["code"], error["message"], error["data"])
+    assert zerr.code == "CONNECT_ERROR" and zerr.details["sent"] is False
 
 
 async def test_other_methods_are_not_guarded() -> None:

@@ -82,16 +82,20 @@ def test_invalid_token_detection() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "code"),
+    ("exc", "code", "sent"),
     [
-        (httpx.ConnectError("x"), "CONNECT_ERROR"),
-        (httpx.ConnectTimeout("x"), "CONNECT_TIMEOUT"),
-        (httpx.ReadTimeout("x"), "TIMEOUT"),
-        (httpx.PoolTimeout("x"), "POOL_TIMEOUT"),
-        (httpx.ReadError("x"), "CONNECTION_RESET"),
-        (httpx.RemoteProtocolError("x"), "CONNECTION_CLOSED"),
+        (httpx.ConnectError("x"), "CONNECT_ERROR", False),
+        (httpx.ConnectTimeout("x"), "CONNECT_TIMEOUT", False),
+        (httpx.PoolTimeout("x"), "POOL_TIMEOUT", False),
+        (httpx.UnsupportedProtocol("x"), "CONNECT_ERROR", False),
+        (httpx.ReadTimeout("x"), "TIMEOUT", True),
+        (httpx.WriteTimeout("x"), "TIMEOUT", True),
+        (httpx.ReadError("x"), "CONNECTION_RESET", True),
+        (httpx.WriteError("x"), "CONNECTION_RESET", True),
+        (httpx.RemoteProtocolError("x"), "CONNECTION_CLOSED", True),
     ],
 )
-def test_transport_errors_are_transient(exc: httpx.HTTPError, code: str) -> None:
+def test_transport_errors_are_transient(exc: httpx.HTTPError, code: str, sent: bool) -> None:
     err = _transport_error(exc, tier="rest", what="GET /crm/v2/Accounts")
     assert isinstance(err, TransientError) and err.code == code and err.retryable and err.tier == "rest"
+    assert err.details["sent"] is sent

@@ -6,6 +6,7 @@ import time
 
 import pytest
 import requests
+import urllib3.exceptions
 from zcrmsdk.src.com.zoho.crm.api.exception import SDKException
 
 from zoho_mcp.resilience.errors import ErrorCategory
@@ -70,19 +71,43 @@ def _err(exc: SDKException) -> object:
     return _sdk_exception_error(exc, what="GET Accounts", read_timeout=3.0)
 
 
+def _refused() -> requests.ConnectionError:
+    """What requests raises for a refused connect: MaxRetryError(reason=NewConnectionError)."""
+    reason = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: [Errno 111] refused")
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/crm/v2/Accounts", reason))
+
+
+def _dns() -> requests.ConnectionError:
+    reason = urllib3.exceptions.NameResolutionError("zohoapis.invalid", None, OSError("no such host"))
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/crm/v2/Accounts", reason))
+
+
+def _reset() -> requests.ConnectionError:
+    """What requests raises when the connection breaks after sending: ProtocolError, no MaxRetryError."""
+    return requests.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+    )
+
+
 @pytest.mark.parametrize(
-    ("cause", "code"),
+    ("cause", "code", "sent"),
     [
-        (requests.ReadTimeout("read timed out"), "TIMEOUT"),
-        (requests.ConnectTimeout("connect timed out"), "CONNECT_TIMEOUT"),
-        (requests.ConnectionError("refused"), "CONNECT_ERROR"),
-        (requests.exceptions.ChunkedEncodingError("broken"), "TRANSPORT_ERROR"),
+        (requests.ReadTimeout("read timed out"), "TIMEOUT", True),
+        (requests.ConnectTimeout("connect timed out"), "CONNECT_TIMEOUT", False),
+        (_refused(), "CONNECT_ERROR", False),
+        (_dns(), "CONNECT_ERROR", False),
+        (_reset(), "CONNECTION_RESET", True),
+        (requests.ConnectionError("no detail: cannot prove it never left"), "CONNECTION_RESET", True),
+        (requests.exceptions.ChunkedEncodingError("broken"), "TRANSPORT_ERROR", True),
     ],
 )
-def test_transport_failures_are_transient(cause: Exception, code: str) -> None:
+def test_transport_failures_are_transient_and_say_whether_the_request_left(
+    cause: Exception, code: str, sent: bool
+) -> None:
     err = _err(SDKException(cause=cause))
     assert isinstance(err, TransientError)
     assert err.code == code and err.tier == "sdk"
+    assert err.details["sent"] is sent
     assert err.category is ErrorCategory.TRANSIENT
 
 
@@ -95,7 +120,8 @@ def test_token_manager_errors_keep_their_class_and_name_this_tier() -> None:
     inner = AuthError("refused", code="INVALID_CLIENT", tier=None)
     err = _err(SDKException(cause=inner))
     assert isinstance(err, AuthError) and err.code == "INVALID_CLIENT" and err.tier == "sdk"
-    assert inner.tier is None
+    assert err.details["sent"] is False  # the token store failed before the request was built
+    assert inner.tier is None and "sent" not in inner.details
 
 
 def test_metadata_fetch_errors_are_classified_by_zoho_code() -> None:
@@ -115,8 +141,10 @@ def test_metadata_fetch_errors_are_classified_by_zoho_code() -> None:
 def test_local_refusals_fail_over_and_token_minting_is_a_configuration_error() -> None:
     err = _err(SDKException(code="TYPE_ERROR", details={"field": "Phone"}))
     assert isinstance(err, ConfigurationError) and err.fails_over and err.code == "SDK_TYPE_ERROR"
+    assert err.details["sent"] is False
     err = _err(SDKException(cause=sdk_http.SdkTokenMintingError("no")))
     assert isinstance(err, ConfigurationError) and err.code == "SDK_TOKEN_MINTING"
+    assert err.details["sent"] is False
 
 
 def test_unknown_sdk_failures_with_a_5xx_status_are_transient() -> None:

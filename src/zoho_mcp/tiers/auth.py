@@ -347,6 +347,25 @@ class TokenManager:
             except Exception:  # noqa: BLE001
                 log.warning("could not update the token store")
 
+    def _sync_budget(self, now: float) -> None:
+        """Take in token requests other processes on this state dir made since we loaded it.
+
+        Zoho counts requests per refresh token, not per process, so the shared file is the record;
+        read only before a refresh (at most ten times in ten minutes).
+        """
+        if self._store is None:
+            return
+        try:
+            recent = self._store.recent_requests(self._key, since=now - TOKEN_REQUEST_WINDOW)
+            blocked = self._store.blocked_until(self._key) or 0.0
+        except Exception:  # noqa: BLE001 - the local window still applies
+            return
+        while self._requests and self._requests[0] <= now - TOKEN_REQUEST_WINDOW:
+            self._requests.popleft()
+        if len(recent) > len(self._requests):
+            self._requests = deque(recent)
+        self._blocked_until = max(self._blocked_until, blocked)
+
     def _check_budget(self, now: float) -> None:
         while self._requests and self._requests[0] <= now - TOKEN_REQUEST_WINDOW:
             self._requests.popleft()
@@ -385,6 +404,7 @@ class TokenManager:
         if self._closed:
             raise ConfigurationError("the token manager is closed", code="CLOSED")
         now = self._clock()
+        self._sync_budget(now)
         self._check_budget(now)
         self._generation += 1
         self._requests.append(now)

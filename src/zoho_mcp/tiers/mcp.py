@@ -40,6 +40,8 @@ from zoho_mcp.tiers.base import (
     MAX_RECORDS_PER_CALL,
     BusinessError,
     ConfigurationError,
+    DescribeFields,
+    FieldsResult,
     GetRecords,
     GetResult,
     Operation,
@@ -49,14 +51,18 @@ from zoho_mcp.tiers.base import (
     SearchRecords,
     SearchResult,
     TierName,
+    TransientError,
     UpdateRecords,
     UpdateResult,
     WriteResult,
     ZohoError,
 )
+from zoho_mcp.tiers.delivery import after_chunks, check_before_sending, maybe_sent, not_sent
+from zoho_mcp.tiers.field_meta import fields_from_body
 from zoho_mcp.tiers.mcp_parse import (
     CONNECTION_LEVEL_CODES,
     TIER,
+    TOOL_GET_FIELDS,
     TOOL_GET_RECORD,
     TOOL_GET_RECORDS,
     TOOL_SEARCH_RECORDS,
@@ -167,6 +173,7 @@ class McpTier:
     # --- the Tier protocol ------------------------------------------------------------------------
 
     async def execute(self, op: Operation) -> Result:
+        check_before_sending(op, tier=TIER)
         if isinstance(op, GetRecords):
             return await self._get(op)
         if isinstance(op, SearchRecords):
@@ -175,6 +182,8 @@ class McpTier:
             return await self._update(op)
         if isinstance(op, Probe):
             return await self._probe(op)
+        if isinstance(op, DescribeFields):
+            return await self._describe(op)
         raise TypeError(f"unknown operation {type(op).__name__}")
 
     async def aclose(self) -> None:
@@ -229,11 +238,18 @@ class McpTier:
         """Chunks of 100 one after another; a request-level failure of any chunk raises (updates are idempotent)."""
         results: list[WriteResult] = []
         for chunk in op.chunks(MAX_RECORDS_PER_CALL):
-            body = await self._call(
-                TOOL_UPDATE_RECORDS, update_args(op.module, chunk, op.trigger), allow_record_errors=True
-            )
-            results.extend(write_results(chunk, body))
+            try:
+                body = await self._call(
+                    TOOL_UPDATE_RECORDS, update_args(op.module, chunk, op.trigger), allow_record_errors=True
+                )
+                results.extend(write_results(chunk, body))
+            except ZohoError as exc:
+                raise after_chunks(exc, len(results)) from None
         return UpdateResult(results=results)
+
+    async def _describe(self, op: DescribeFields) -> FieldsResult:
+        body = await self._call(TOOL_GET_FIELDS, {"query_params": {"module": op.module}})
+        return fields_from_body(body, tier=TIER)
 
     async def _probe(self, op: Probe) -> ProbeResult:
         await self._call(TOOL_GET_RECORDS, probe_args(op.module))
@@ -255,12 +271,13 @@ class McpTier:
             conn = await self._connection()
             name = resolve_tool_name(tool, conn.tools)
             if name is None:
-                raise ConfigurationError(
+                missing = ConfigurationError(
                     f"Zoho's MCP server behind ZOHO_MCP_URL does not offer the tool {tool}; add it to the server "
                     "in the Zoho MCP console",
                     code="MCP_TOOL_MISSING",
                     tier=TIER,
                 )
+                raise not_sent(missing)
             client = conn.client
             assert client is not None
             error: ZohoError
@@ -272,7 +289,7 @@ class McpTier:
                 error = error_from_mcp_error(exc.code, exc.message, exc.data)
                 connection_failed = error.code in CONNECTION_LEVEL_CODES
             except Exception as exc:  # noqa: BLE001 - groups, transport and client state errors
-                error = error_from_exception(exc)
+                error = _in_flight(error_from_exception(exc))
                 connection_failed = True
             else:
                 return tool_payload(result, allow_record_errors=allow_record_errors)
@@ -290,16 +307,17 @@ class McpTier:
     async def _connection(self) -> _Connection:
         """The live session, opening one if needed; every caller waiting at once shares one attempt."""
         if self._config_error is not None:
-            raise _copy(self._config_error)
+            raise not_sent(_copy(self._config_error))
         if self._closed:
-            raise ConfigurationError("the MCP tier has been closed", code="TIER_CLOSED", tier=TIER)
+            raise not_sent(ConfigurationError("the MCP tier has been closed", code="TIER_CLOSED", tier=TIER))
         conn = self._conn
         if conn is None or not conn.usable:
             conn = self._open()
         await conn.ready.wait()
         if conn.client is None:
+            # The session never opened, so this call was never sent, whatever broke the handshake.
             failure = conn.error if conn.error is not None else RuntimeError("the MCP session ended")
-            raise error_from_exception(failure)
+            raise not_sent(_copy(error_from_exception(failure)))
         return conn
 
     def _open(self) -> _Connection:
@@ -452,6 +470,22 @@ def _secrets_of(url: str | None, token: str | None) -> list[str]:
 def _plain(value: SecretStr | str | None) -> str | None:
     text = value.get_secret_value() if isinstance(value, SecretStr) else value
     return text.strip() or None if text else None
+
+
+def _in_flight(err: ZohoError) -> ZohoError:
+    """A failure of the shared session surfacing in a call: only the guard (mcp_transport) knows what
+    happened to this call's own POST, so a connect failure seen here (another request's, the event
+    stream's) proves nothing about this call: it may have left."""
+    if err.details.get("sent") is not False:
+        return err
+    return maybe_sent(
+        TransientError(
+            f"the MCP session failed while the call was in flight ({err.message})",
+            code="CONNECTION_RESET",
+            details={"cause": err.code},
+            tier=TIER,
+        )
+    )
 
 
 def _copy(err: ZohoError) -> ZohoError:

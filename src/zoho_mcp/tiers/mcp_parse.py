@@ -39,6 +39,7 @@ from zoho_mcp.tiers.base import (
     ZohoError,
     normalise_record,
 )
+from zoho_mcp.tiers.delivery import maybe_sent, not_sent
 
 TIER = "mcp"
 
@@ -46,6 +47,7 @@ TOOL_GET_RECORD = "ZohoCRM_Get_Record"
 TOOL_GET_RECORDS = "ZohoCRM_Get_Records"
 TOOL_SEARCH_RECORDS = "ZohoCRM_Search_Records"
 TOOL_UPDATE_RECORDS = "ZohoCRM_Update_Records"
+TOOL_GET_FIELDS = "ZohoCRM_Get_Fields"
 
 #: Zoho's hosted MCP answers a rotated or mistyped key with this text.
 APIKEY_ERROR_TEXT = "apikey parsing exception"
@@ -360,10 +362,10 @@ def error_from_mcp_error(code: int, message: str, data: Any) -> ZohoError:
     if "unauthori" in lowered or "forbidden" in lowered:
         return AuthError(f"Zoho's MCP server refused the call: {text}", code="MCP_UNAUTHORIZED", tier=TIER)
     if code == REQUEST_TIMEOUT:
-        return TransientError("Zoho's MCP server did not answer in time", code="TIMEOUT", tier=TIER)
+        return maybe_sent(TransientError("Zoho's MCP server did not answer in time", code="TIMEOUT", tier=TIER))
     if code == CONNECTION_CLOSED:
-        return TransientError(
-            f"the connection to Zoho's MCP server closed ({text})", code="CONNECTION_RESET", tier=TIER
+        return maybe_sent(
+            TransientError(f"the connection to Zoho's MCP server closed ({text})", code="CONNECTION_RESET", tier=TIER)
         )
     if code == METHOD_NOT_FOUND or any(m in lowered for m in _MISSING_TEXT):
         return ConfigurationError(
@@ -391,12 +393,17 @@ def _error_from_guard(guard: Mapping[str, Any], *, code: int, message: str) -> Z
     detail = redact(str(guard.get("detail", "")))[:120]
     status = guard.get("status") if isinstance(guard.get("status"), int) else None
     if kind == "timeout":
-        return TransientError(f"Zoho's MCP server did not answer in time ({detail})", code="TIMEOUT", tier=TIER)
+        return maybe_sent(
+            TransientError(f"Zoho's MCP server did not answer in time ({detail})", code="TIMEOUT", tier=TIER)
+        )
     if kind == "connect":
-        return TransientError(f"could not connect to Zoho's MCP server ({detail})", code="CONNECT_ERROR", tier=TIER)
+        code = {"ConnectTimeout": "CONNECT_TIMEOUT", "PoolTimeout": "POOL_TIMEOUT"}.get(detail, "CONNECT_ERROR")
+        return not_sent(
+            TransientError(f"could not connect to Zoho's MCP server ({detail})", code=code, tier=TIER)
+        )
     if kind == "network":
-        return TransientError(
-            f"the connection to Zoho's MCP server broke ({detail})", code="CONNECTION_RESET", tier=TIER
+        return maybe_sent(
+            TransientError(f"the connection to Zoho's MCP server broke ({detail})", code="CONNECTION_RESET", tier=TIER)
         )
     # kind == "http": the endpoint answered with an HTTP error status.
     body = guard.get("body")
@@ -450,20 +457,32 @@ def error_from_exception(exc: BaseException) -> ZohoError:
         return error_from_mcp_error(leaf.code, leaf.message, leaf.data)
     name = type(leaf).__name__
     if isinstance(leaf, httpx2.ConnectTimeout):
-        return TransientError(f"connecting to Zoho's MCP server timed out ({name})", code="CONNECT_TIMEOUT", tier=TIER)
+        return not_sent(
+            TransientError(f"connecting to Zoho's MCP server timed out ({name})", code="CONNECT_TIMEOUT", tier=TIER)
+        )
+    if isinstance(leaf, httpx2.PoolTimeout):
+        return not_sent(
+            TransientError(f"no free connection to Zoho's MCP server ({name})", code="POOL_TIMEOUT", tier=TIER)
+        )
     if isinstance(leaf, (httpx2.TimeoutException, TimeoutError)):
-        return TransientError(f"Zoho's MCP server did not answer in time ({name})", code="TIMEOUT", tier=TIER)
+        return maybe_sent(TransientError(f"Zoho's MCP server did not answer in time ({name})", code="TIMEOUT", tier=TIER))
     if isinstance(leaf, httpx2.ConnectError):
-        return TransientError(f"could not connect to Zoho's MCP server ({name})", code="CONNECT_ERROR", tier=TIER)
+        return not_sent(
+            TransientError(f"could not connect to Zoho's MCP server ({name})", code="CONNECT_ERROR", tier=TIER)
+        )
     if isinstance(leaf, httpx2.HTTPStatusError):
         status = leaf.response.status_code
         return _error_from_guard({"kind": "http", "status": status}, code=0, message=f"HTTP {status}")
     if isinstance(
         leaf, (httpx2.TransportError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
     ):
-        return TransientError(f"the connection to Zoho's MCP server broke ({name})", code="CONNECTION_RESET", tier=TIER)
-    return TransientError(
-        f"unexpected failure talking to Zoho's MCP server: {name}: {redact(str(leaf))[:200]}",
-        code="MCP_CLIENT_ERROR",
-        tier=TIER,
+        return maybe_sent(
+            TransientError(f"the connection to Zoho's MCP server broke ({name})", code="CONNECTION_RESET", tier=TIER)
+        )
+    return maybe_sent(
+        TransientError(
+            f"unexpected failure talking to Zoho's MCP server: {name}: {redact(str(leaf))[:200]}",
+            code="MCP_CLIENT_ERROR",
+            tier=TIER,
+        )
     )

@@ -42,10 +42,10 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
             if response.status_code < 400 and content_type.startswith("text/event-stream"):
                 return response
             raw, headers = await _read_raw(response)
+        except (httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.ConnectError, httpx2.UnsupportedProtocol) as exc:
+            return _synthetic(request, kind="connect", detail=type(exc).__name__)
         except httpx2.TimeoutException as exc:
             return _synthetic(request, kind="timeout", detail=type(exc).__name__)
-        except httpx2.ConnectError as exc:
-            return _synthetic(request, kind="connect", detail=type(exc).__name__)
         except httpx2.TransportError as exc:
             return _synthetic(request, kind="network", detail=type(exc).__name__)
         if response.status_code < 400:
@@ -66,6 +66,9 @@ def _synthetic(
     request: httpx2.Request, *, kind: str, detail: str, status: int = 599, body: Any = None
 ) -> httpx2.Response:
     guard: dict[str, Any] = {"kind": kind, "detail": detail}
+    if kind != "http":
+        # "connect": the POST never left (no connection, connect/pool timeout); otherwise it may have.
+        guard["sent"] = kind != "connect"
     if kind == "http":
         guard["status"] = status
     if body is not None:

@@ -17,6 +17,8 @@ from zoho_mcp.logs import get_logger, redact
 from zoho_mcp.tiers.auth import TokenManager
 from zoho_mcp.tiers.base import (
     MAX_RECORDS_PER_CALL,
+    DescribeFields,
+    FieldsResult,
     GetRecords,
     GetResult,
     Operation,
@@ -35,6 +37,8 @@ from zoho_mcp.tiers.base import (
     error_from_zoho_body,
     normalise_record,
 )
+from zoho_mcp.tiers.delivery import after_chunks, check_before_sending, maybe_sent, not_sent
+from zoho_mcp.tiers.field_meta import FIELDS_PATH, fields_from_body
 
 log = get_logger(__name__)
 
@@ -53,7 +57,12 @@ class _Response:
         self.text = text
 
 
+#: httpx failures raised before a byte of the request left this process.
+_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
 def _transport_error(exc: httpx.HTTPError, *, tier: str, what: str) -> TransientError:
+    """Transport failure → TransientError whose `details["sent"]` says whether the request left."""
     if isinstance(exc, httpx.ConnectTimeout):
         code, msg = "CONNECT_TIMEOUT", "connecting to Zoho timed out"
     elif isinstance(exc, httpx.PoolTimeout):
@@ -66,9 +75,16 @@ def _transport_error(exc: httpx.HTTPError, *, tier: str, what: str) -> Transient
         code, msg = "CONNECTION_CLOSED", "Zoho closed the connection without a complete answer"
     elif isinstance(exc, (httpx.ReadError, httpx.WriteError)):
         code, msg = "CONNECTION_RESET", "the connection to Zoho broke"
+    elif isinstance(exc, httpx.UnsupportedProtocol):
+        code, msg = "CONNECT_ERROR", "the Zoho API URL has an unsupported scheme"
     else:
         code, msg = "TRANSPORT_ERROR", "the request to Zoho failed"
-    return TransientError(f"{msg} ({what}: {type(exc).__name__})", code=code, tier=tier)
+    err = TransientError(f"{msg} ({what}: {type(exc).__name__})", code=code, tier=tier)
+    if isinstance(exc, _NEVER_LEFT):
+        not_sent(err)
+    else:
+        maybe_sent(err)
+    return err
 
 
 class RestTier:
@@ -93,6 +109,7 @@ class RestTier:
         return f"RestTier(api_domain={self.auth.api_domain!r})"
 
     async def execute(self, op: Operation) -> Result:
+        check_before_sending(op, tier=self.name)
         if isinstance(op, GetRecords):
             return await self._get(op)
         if isinstance(op, SearchRecords):
@@ -101,6 +118,8 @@ class RestTier:
             return await self._update(op)
         if isinstance(op, Probe):
             return await self._probe(op)
+        if isinstance(op, DescribeFields):
+            return await self._describe(op)
         raise TypeError(f"unknown operation {type(op).__name__}")
 
     async def aclose(self) -> None:
@@ -173,9 +192,18 @@ class RestTier:
             payload: dict[str, Any] = {"data": [dict(r) for r in chunk]}
             if op.trigger is not None:
                 payload["trigger"] = list(op.trigger)
-            resp = await self._request("PUT", f"/crm/{API_VERSION}/{op.module}", json=payload)
-            results.extend(self._write_results(resp, chunk))
+            try:
+                resp = await self._request("PUT", f"/crm/{API_VERSION}/{op.module}", json=payload)
+                results.extend(self._write_results(resp, chunk))
+            except ZohoError as exc:
+                raise after_chunks(exc, len(results)) from None
         return UpdateResult(results=results)
+
+    async def _describe(self, op: DescribeFields) -> FieldsResult:
+        resp = await self._request("GET", FIELDS_PATH, params={"module": op.module})
+        if resp.status not in (200, 204):
+            raise self._error(resp)
+        return fields_from_body(resp.body, tier=self.name, status=resp.status)
 
     async def _probe(self, op: Probe) -> ProbeResult:
         resp = await self._request("GET", f"/crm/{API_VERSION}/{op.module}", params={"per_page": "1", "page": "1"})
@@ -249,7 +277,8 @@ class RestTier:
         try:
             new_token = await self.auth.refresh_after_401(token)
         except ZohoError as exc:
-            raise self._auth_failure(exc) from None
+            # The one request that left was refused by Zoho's OAuth check: nothing was applied.
+            raise not_sent(self._auth_failure(exc)) from None
         resp = await self._send(method, path, new_token, params=params, json=json)
         if _is_invalid_token(resp):
             body = resp.body if isinstance(resp.body, Mapping) else None
@@ -260,7 +289,7 @@ class RestTier:
         try:
             return await self.auth.get_token()
         except ZohoError as exc:
-            raise self._auth_failure(exc) from None
+            raise not_sent(self._auth_failure(exc)) from None
 
     def _auth_failure(self, exc: ZohoError) -> ZohoError:
         return type(exc)(exc.message, code=exc.code, details=exc.details, status=exc.status, tier=self.name)

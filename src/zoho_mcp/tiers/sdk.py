@@ -19,7 +19,9 @@ The SDK is synchronous and keeps its configuration in process-global state, so t
 - converts ids to int only at the SDK call (record ids are 19 digits), and everything the SDK returns
   back to the contract's shapes (`sdk_convert`), equal to what the REST tier returns;
 - maps `None` responses (the SDK swallows parse errors), `APIException` objects and `SDKException`
-  into the `ZohoError` family, always with `tier="sdk"`.
+  into the `ZohoError` family, always with `tier="sdk"`; a transport failure says whether the request
+  left (`details["sent"]`, see `delivery`): requests raises `ConnectionError` both for a refused
+  connect and for a reset after sending, so the two are told apart by urllib3's cause.
 The SDK's own `X-ZOHO-SDK` header is left as it is. Its logger gets no file: records propagate to the
 process's JSON logging (with redaction).
 """
@@ -36,9 +38,13 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 import requests
+import urllib3.exceptions
 from zcrmsdk.src.com.zoho.api.logger import Logger
 from zcrmsdk.src.com.zoho.crm.api.dc import DataCenter
 from zcrmsdk.src.com.zoho.crm.api.exception import SDKException
+from zcrmsdk.src.com.zoho.crm.api.fields import APIException as FieldsAPIException
+from zcrmsdk.src.com.zoho.crm.api.fields import FieldsOperations
+from zcrmsdk.src.com.zoho.crm.api.fields import ResponseWrapper as FieldsResponseWrapper
 from zcrmsdk.src.com.zoho.crm.api.initializer import Initializer
 from zcrmsdk.src.com.zoho.crm.api.param import Param
 from zcrmsdk.src.com.zoho.crm.api.parameter_map import ParameterMap
@@ -65,6 +71,8 @@ from zoho_mcp.tiers.auth import TokenManager
 from zoho_mcp.tiers.base import (
     MAX_RECORDS_PER_CALL,
     ConfigurationError,
+    DescribeFields,
+    FieldsResult,
     GetRecords,
     GetResult,
     Operation,
@@ -83,6 +91,8 @@ from zoho_mcp.tiers.base import (
     check_record_id,
     error_from_zoho_body,
 )
+from zoho_mcp.tiers.delivery import after_chunks, check_before_sending, maybe_sent, not_sent
+from zoho_mcp.tiers.field_meta import fields_from_entries
 from zoho_mcp.tiers.sdk_convert import (
     Unconvertible,
     build_record,
@@ -217,23 +227,30 @@ def _root_cause(exc: SDKException) -> BaseException | None:
 def _sdk_exception_error(exc: SDKException, *, what: str, read_timeout: float) -> ZohoError:
     cause = _root_cause(exc)
     if isinstance(cause, ZohoError):
-        return _retag(cause)
+        # Only the token store raises our own errors inside the SDK, before the request is built.
+        return not_sent(_retag(cause))
     if isinstance(cause, requests.Timeout):
         if isinstance(cause, requests.ConnectTimeout):
-            return TransientError(f"connecting to Zoho timed out ({what})", code="CONNECT_TIMEOUT", tier=TIER)
-        return TransientError(
-            f"Zoho did not answer within {read_timeout:g} s ({what})", code="TIMEOUT", tier=TIER
+            return not_sent(TransientError(f"connecting to Zoho timed out ({what})", code="CONNECT_TIMEOUT", tier=TIER))
+        return maybe_sent(
+            TransientError(f"Zoho did not answer within {read_timeout:g} s ({what})", code="TIMEOUT", tier=TIER)
         )
     if isinstance(cause, requests.ConnectionError):
-        return TransientError(
-            f"could not connect to Zoho or the connection broke ({what}: {type(cause).__name__})",
-            code="CONNECT_ERROR",
-            tier=TIER,
+        if _never_connected(cause):
+            return not_sent(
+                TransientError(f"could not connect to Zoho ({what}: {type(cause).__name__})", code="CONNECT_ERROR", tier=TIER)
+            )
+        return maybe_sent(
+            TransientError(
+                f"the connection to Zoho broke ({what}: {type(cause).__name__})", code="CONNECTION_RESET", tier=TIER
+            )
         )
     if isinstance(cause, requests.RequestException):
-        return TransientError(f"the request to Zoho failed ({what}: {type(cause).__name__})", code="TRANSPORT_ERROR", tier=TIER)
+        return maybe_sent(
+            TransientError(f"the request to Zoho failed ({what}: {type(cause).__name__})", code="TRANSPORT_ERROR", tier=TIER)
+        )
     if isinstance(cause, sdk_http.SdkTokenMintingError):
-        return ConfigurationError(str(cause), code="SDK_TOKEN_MINTING", tier=TIER)
+        return not_sent(ConfigurationError(str(cause), code="SDK_TOKEN_MINTING", tier=TIER))
     status = sdk_http.last_status()
     code = str(exc.code or "")
     if code == "API_EXCEPTION" and isinstance(exc.details, Mapping):
@@ -245,13 +262,27 @@ def _sdk_exception_error(exc: SDKException, *, what: str, read_timeout: float) -
     reason = code or (type(cause).__name__ if cause is not None else "error")
     message = f"zcrmsdk failed ({what}): {reason}"
     if code in _LOCAL_REFUSALS:
-        return ConfigurationError(
+        refused = ConfigurationError(
             message + " — the SDK refused the request locally; another tier can send it",
             code=f"SDK_{code}",
             details={"sdk_code": code},
             tier=TIER,
         )
-    return TransientError(message, code=f"SDK_{code or 'ERROR'}", status=status, tier=TIER)
+        return not_sent(refused)
+    return maybe_sent(TransientError(message, code=f"SDK_{code or 'ERROR'}", status=status, tier=TIER))
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """requests raises ConnectionError both for "could not connect" and for "connection broke".
+
+    With requests' `Retry(0, read=False)`, a failed connect arrives as `MaxRetryError` whose reason is
+    urllib3's `NewConnectionError` (refused, unreachable, DNS) or `ConnectTimeoutError`; a reset after
+    sending is re-raised as `ProtocolError` instead. Only the former proves nothing left.
+    """
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, urllib3.exceptions.MaxRetryError):
+        inner = inner.reason
+    return isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
 def _int(value: Any, default: int) -> int:
@@ -296,6 +327,7 @@ class SdkTier:
         return self._limiter
 
     async def execute(self, op: Operation) -> Result:
+        check_before_sending(op, tier=TIER)
         if isinstance(op, GetRecords):
             return await self._get(op)
         if isinstance(op, SearchRecords):
@@ -304,6 +336,8 @@ class SdkTier:
             return await self._update(op)
         if isinstance(op, Probe):
             return await self._probe(op)
+        if isinstance(op, DescribeFields):
+            return await self._describe(op)
         raise TypeError(f"unknown operation {type(op).__name__}")
 
     async def aclose(self) -> None:
@@ -332,13 +366,19 @@ class SdkTier:
         idempotent, so the caller may retry the whole operation)."""
         results: list[WriteResult] = []
         for chunk in op.chunks(MAX_RECORDS_PER_CALL):
-            results.extend(
-                await self._call(lambda chunk=chunk: self._update_chunk(op.module, chunk, op.trigger), f"PUT {op.module}")
-            )
+            try:
+                results.extend(
+                    await self._call(lambda chunk=chunk: self._update_chunk(op.module, chunk, op.trigger), f"PUT {op.module}")
+                )
+            except ZohoError as exc:
+                raise after_chunks(exc, len(results)) from None
         return UpdateResult(results=results)
 
     async def _probe(self, op: Probe) -> ProbeResult:
         return await self._call(lambda: self._probe_sync(op.module), f"GET {op.module}")
+
+    async def _describe(self, op: DescribeFields) -> FieldsResult:
+        return await self._call(lambda: self._describe_sync(op.module), "GET settings/fields")
 
     # --- SDK calls (worker thread, tier bound) --------------------------------------------------
 
@@ -442,6 +482,26 @@ class SdkTier:
                 result.details = reindex_json_path(result.details, position, index)
                 results[index] = result
         return [r for r in results if r is not None]
+
+    def _describe_sync(self, module: str) -> FieldsResult:
+        resp = FieldsOperations(module).get_fields(ParameterMap())
+        status, obj = self._unpack(resp, "GET settings/fields")
+        if status == 204:
+            return FieldsResult(fields=[])
+        if isinstance(obj, FieldsAPIException):
+            raise _api_exception_error(status, obj)
+        if not isinstance(obj, FieldsResponseWrapper):
+            raise _no_object_error(status, "GET settings/fields")
+        return fields_from_entries(
+            {
+                "api_name": f.get_api_name(),
+                "data_type": choice_text(f.get_data_type()),
+                "field_label": choice_text(f.get_field_label()),
+                "read_only": bool(f.get_read_only()) or bool(f.get_field_read_only()),
+                "length": f.get_length(),
+            }
+            for f in (obj.get_fields() or [])
+        )
 
     def _probe_sync(self, module: str) -> ProbeResult:
         params = ParameterMap()
@@ -550,11 +610,13 @@ class SdkTier:
                     raise _sdk_exception_error(SDKException(cause=exc), what=what, read_timeout=timeout) from None
                 except Exception as exc:  # noqa: BLE001 - the SDK's own bugs must not escape as non-Zoho errors
                     log.warning("zcrmsdk raised an unexpected error", tier=TIER, error=type(exc).__name__, what=what)
-                    raise TransientError(
-                        f"zcrmsdk failed unexpectedly ({what}: {type(exc).__name__})",
-                        code="SDK_INTERNAL_ERROR",
-                        status=sdk_http.last_status(),
-                        tier=TIER,
+                    raise maybe_sent(
+                        TransientError(
+                            f"zcrmsdk failed unexpectedly ({what}: {type(exc).__name__})",
+                            code="SDK_INTERNAL_ERROR",
+                            status=sdk_http.last_status(),
+                            tier=TIER,
+                        )
                     ) from None
         finally:
             Initializer.LOCAL.init = previous
@@ -569,7 +631,7 @@ class SdkTier:
         try:
             return await self.auth.get_token()
         except ZohoError as exc:
-            raise _retag(exc) from None
+            raise not_sent(_retag(exc)) from None
 
     async def _call(self, fn: Callable[[], T], what: str = "zcrmsdk call") -> T:
         """One SDK call with the shared token; after a 401 INVALID_TOKEN, one refresh and one retry."""
@@ -581,7 +643,8 @@ class SdkTier:
         try:
             token = await self.auth.refresh_after_401(token)
         except ZohoError as exc:
-            raise _retag(exc) from None
+            # The one request that left was refused by Zoho's OAuth check: nothing was applied.
+            raise not_sent(_retag(exc)) from None
         try:
             return await self._run(token, fn, what)
         except _TokenRejected as again:
