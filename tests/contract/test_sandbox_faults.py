@@ -178,8 +178,9 @@ def test_hang_times_out_client_then_releases(admin: SandboxAdmin, sandbox_token:
     assert _get(admin, sandbox_token).status_code == 200
 
 
-def test_hang_released_by_clearing_faults(admin: SandboxAdmin, sandbox_token: str) -> None:
-    admin.fault("crm", mode="hang")
+@pytest.mark.parametrize("count", [None, 1], ids=["unlimited", "spent-after-one"])
+def test_hang_released_by_clearing_faults(admin: SandboxAdmin, sandbox_token: str, count: int | None) -> None:
+    admin.fault("crm", mode="hang", count=count)
     outcome: dict[str, Any] = {}
 
     def call() -> None:

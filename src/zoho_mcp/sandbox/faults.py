@@ -100,6 +100,8 @@ class FaultRegistry:
         self._seed = seed
         self._rng = random.Random(seed)
         self._rules: dict[str, FaultRule] = {}
+        # spent hang rules: gone from matching, but their held requests must still be released
+        self._spent_hangs: dict[str, FaultRule] = {}
         self._next = 1
 
     def add(self, spec: Any) -> FaultRule:
@@ -109,17 +111,21 @@ class FaultRegistry:
         return rule
 
     def remove(self, rule_id: str) -> bool:
+        spent = self._spent_hangs.pop(rule_id, None)
+        if spent is not None:
+            spent.released.set()
         rule = self._rules.pop(rule_id, None)
         if rule is None:
-            return False
+            return spent is not None
         rule.released.set()
         return True
 
     def clear(self) -> int:
         n = len(self._rules)
-        for rule in self._rules.values():
+        for rule in [*self._rules.values(), *self._spent_hangs.values()]:
             rule.released.set()
         self._rules.clear()
+        self._spent_hangs.clear()
         return n
 
     def reset(self) -> None:
@@ -151,6 +157,8 @@ class FaultRegistry:
                 rule.count -= 1
                 if rule.count <= 0:
                     self._rules.pop(rule.id, None)
+                    if rule.mode == "hang":
+                        self._spent_hangs[rule.id] = rule
             return rule
         return None
 

@@ -32,7 +32,13 @@ _FIELD_RE = re.compile(r"^[A-Za-z$][A-Za-z0-9_$]{0,99}$")
 
 
 class ZohoError(CategorizedError):
-    """A failure talking to Zoho, keeping Zoho's own code, message and details."""
+    """A failure talking to Zoho, keeping Zoho's own code, message and details.
+
+    `details["sent"]` (see `tiers/delivery.py`) says whether the operation may have reached Zoho:
+    False — provably not applied; True — maybe applied (with `details["records_sent"]` for the
+    chunks of an update already sent); absent — Zoho answered, and the class says what it means.
+    The gateway reads it to never send a non-idempotent write twice.
+    """
 
     category = ErrorCategory.TRANSIENT
 
