@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.abc
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
@@ -36,6 +37,10 @@ from zoho_mcp.tools.models import EXAMPLE_ID
 from zoho_mcp.tools.state import Gateway, ServerState
 
 log = get_logger(__name__)
+
+#: Startup waits at most this long for the Accounts field catalogue; the fetch then goes on in the
+#: background, so a slow or unreachable Zoho delays startup by no more than this.
+FIELD_WARM_UP_GRACE = 1.0
 
 INSTRUCTIONS = """Zoho CRM accounts, reached through a resilient gateway (Zoho's hosted MCP, the SDK and REST,
 with automatic failover). Find accounts with search_accounts, read one with get_account or many with
@@ -97,6 +102,7 @@ def build_server(settings: Settings, gateway: Gateway | None = None) -> ZohoMCPS
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(notifier.run)
+                await _warm_field_catalog(state, tg)
                 try:
                     yield state
                 finally:
@@ -122,6 +128,30 @@ def build_server(settings: Settings, gateway: Gateway | None = None) -> ZohoMCPS
     server.zoho_state = state
     server.health_notifier = notifier
     return server
+
+
+async def _warm_field_catalog(state: ServerState, tg: anyio.abc.TaskGroup) -> None:
+    """Fetch the Accounts field catalogue in the background, so a call with a bad field name costs no request.
+
+    Startup waits for it only briefly (`FIELD_WARM_UP_GRACE`); a failure is logged by the catalogue and
+    the tools fall back to syntax checks until it can be fetched.
+    """
+    catalog = state.field_catalog()
+    if catalog is None:
+        return
+    done = anyio.Event()
+
+    async def warm() -> None:
+        try:
+            await catalog.describe(accounts.MODULE)
+        except Exception as exc:  # the catalogue never raises; a bug here must not stop the server
+            log.warning("field_catalog_warm_up_failed", error=f"{type(exc).__name__}")
+        finally:
+            done.set()
+
+    tg.start_soon(warm)
+    with anyio.move_on_after(FIELD_WARM_UP_GRACE):
+        await done.wait()
 
 
 # --------------------------------------------------------------------------- zoho-mcp serve

@@ -32,7 +32,11 @@ async def gateway(sandbox_settings: Settings) -> AsyncIterator[ZohoGateway]:
 
 @pytest.fixture
 async def client(sandbox_settings: Settings, gateway: ZohoGateway) -> AsyncIterator[Client]:
-    async with Client(build_server(sandbox_settings, gateway)) as c:
+    server = build_server(sandbox_settings, gateway)
+    async with Client(server) as c:
+        catalog = server.zoho_state.field_catalog()
+        assert catalog is not None
+        await catalog.describe("Accounts")  # the lifespan's warm-up is done: tests see only their own requests
         yield c
 
 
@@ -494,6 +498,18 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("get_account", {"account_id": MISSING_ID, "fields": ["Account_Name", "Owner.name"]}, "API name"),
     ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Phone Number": "1"}}]}, "API name"),
     ("search_accounts", {"filters": [{"field": "1Phone", "operator": "equals", "value": "1"}]}, "API name"),
+    # unknown (well-formed) field names, checked against the module's field catalogue
+    ("get_account", {"account_id": MISSING_ID, "fields": ["No_Such_Field"]}, "UNKNOWN_FIELD: Accounts has no field"),
+    ("get_account", {"account_id": MISSING_ID, "fields": ["Acount_Name"]}, "did you mean 'Account_Name'"),
+    ("bulk_read_accounts", {"account_ids": [MISSING_ID], "fields": ["Industy"]}, "did you mean 'Industry'"),
+    ("search_accounts", {"filters": [{"field": "Anual_Revenue", "operator": "greater_than", "value": 1}]},
+     "did you mean 'Annual_Revenue'"),
+    ("search_accounts", {"criteria": "((Account_Name:starts_with:A)or(No_Such_Field:equals:x))"}, "'No_Such_Field'"),
+    ("search_accounts", {"word": "Acme", "fields": ["phone"]}, "did you mean 'Phone'"),
+    ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"No_Such_Fld": 1}}]}, "UNKNOWN_FIELD"),
+    ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Phnoe": "1"}}], "dry_run": True}, "'Phone'"),
+    ("bulk_update", {"updates": [{"id": MISSING_ID, "fields": {"Created_Time": "2024-01-01T00:00:00+00:00"}}]},
+     "READ_ONLY_FIELD"),
     # injection attempts in filter values
     ("search_accounts", {"filters": [{"field": "Account_Name", "operator": "starts_with",
                                       "value": ")or(Account_Name:starts_with:"}]}, "match='any'"),

@@ -1,8 +1,9 @@
 """Read tools for Zoho Accounts: get one, search, and read many by id.
 
-Handlers are thin: validate (pydantic, then the criteria grammar), build a typed Operation, hand it
-to the gateway with routing hints, shape the answer. A single read is an agent operation (the
-hosted-MCP tier first); more than 10 records is bulk (the SDK first).
+Handlers are thin: validate (pydantic, then the criteria grammar, then every field name against the
+module's field catalogue), build a typed Operation, hand it to the gateway with routing hints, shape
+the answer. A single read is an agent operation (the hosted-MCP tier first); more than 10 records is
+bulk (the SDK first).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from zoho_mcp.criteria import OPERATORS, Filter, compile_filters, parse_criteria, to_text
+from zoho_mcp.criteria import OPERATORS, Filter, compile_filters, iter_conditions, parse_criteria, to_text
 from zoho_mcp.tiers.base import BusinessError, GetRecords, GetResult, SearchRecords, SearchResult
 from zoho_mcp.tiers.selector import RoutingHints
 from zoho_mcp.tools.errors import INVALID_ARGUMENTS, NOT_FOUND, ToolFailure
+from zoho_mcp.tools.fields import check_fields, criteria_field
 from zoho_mcp.tools.models import (
     EXAMPLE_ID,
     MAX_BULK_READ,
@@ -102,6 +104,7 @@ def register(server: MCPServer, state: ServerState) -> None:
     """Add the three read tools to `server`, reading the gateway from `state` at call time."""
 
     async def get_account(account_id: AccountId, fields: FieldList = None) -> GetAccountOutput:
+        await check_fields(state.field_catalog(), MODULE, _listed(fields), tool="get_account")
         op = GetRecords(MODULE, (account_id,), tuple(fields) if fields else None)
         try:
             result = await state.require_gateway().execute(op, read_hints(1))
@@ -170,12 +173,20 @@ def register(server: MCPServer, state: ServerState) -> None:
                 local=True,
             )
         text: str | None = None
+        conditions: list[tuple[str, str]] = []
         if filters:
             _refuse_criteria_in_values(filters)
             text = compile_filters(filters, match)
             parse_criteria(text)  # Zoho's limits (length, number of conditions) checked before sending.
+            conditions = [(f.field, f"filters[{i}].field") for i, f in enumerate(filters)]
         elif criteria:
-            text = to_text(parse_criteria(criteria))
+            node = parse_criteria(criteria)
+            text = to_text(node)
+            named = (criteria_field(c.field) for c in iter_conditions(node))
+            conditions = [(name, "criteria") for name in named if name]
+        await check_fields(
+            state.field_catalog(), MODULE, _listed(fields), conditions=conditions, tool="search_accounts"
+        )
         op = SearchRecords(
             MODULE,
             criteria=text,
@@ -215,6 +226,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         ctx: Context,
         fields: FieldList = None,
     ) -> BulkReadOutput:
+        await check_fields(state.field_catalog(), MODULE, _listed(fields), tool="bulk_read_accounts")
         ids = list(dict.fromkeys(account_ids))
         chunks = [tuple(ids[i : i + ID_CHUNK]) for i in range(0, len(ids), ID_CHUNK)]
         hints = read_hints(len(ids))
@@ -283,6 +295,10 @@ def register(server: MCPServer, state: ServerState) -> None:
         annotations=read_only("Read many accounts"),
         description=BULK_READ_DESCRIPTION,
     )
+
+
+def _listed(fields: list[str] | None) -> list[tuple[str, str]]:
+    return [(name, f"fields[{i}]") for i, name in enumerate(fields or ())]
 
 
 def _refuse_criteria_in_values(filters: list[Filter]) -> None:

@@ -6,7 +6,8 @@ Decisions an agent relies on:
 * The same id twice in one call is refused (DUPLICATE_ID) before anything is sent: two updates to
   one record in one call have no defined order in Zoho, so the agent must merge them.
 * Malformed input (bad id, bad field name, too many records) refuses the whole call, naming the
-  offending entries, and nothing reaches Zoho.
+  offending entries, and nothing reaches Zoho. So do field names the module does not have (Zoho
+  would ignore them and answer SUCCESS, changing nothing) and read-only fields, dry run or not.
 * Writes are bulk work (the SDK tier first); setting fields to values is idempotent, so the gateway
   may retry and fail over.
 """
@@ -23,6 +24,7 @@ from pydantic import BeforeValidator, Field
 from zoho_mcp.tiers.base import MAX_RECORDS_PER_CALL, UpdateRecords, UpdateResult, WriteResult
 from zoho_mcp.tiers.selector import RoutingHints
 from zoho_mcp.tools.errors import DUPLICATE_ID, ToolFailure, failure_from_exception
+from zoho_mcp.tools.fields import check_fields
 from zoho_mcp.tools.models import (
     EXAMPLE_ID,
     MAX_BULK_UPDATE,
@@ -61,7 +63,9 @@ Each update is {{"id": "<account id>", "fields": {{<field API name>: <new value>
 to Zoho 100 at a time; progress is reported per chunk. Returns {{"results": [...], "summary":
 {{"total", "succeeded", "failed"}}}} with exactly one result per update, in the same order:
 {{"id", "status": "success"|"error", "code", "message", "details"}}. One record failing (e.g.
-INVALID_DATA for a bad value or unknown field) does not stop the others; read each result.
+INVALID_DATA for a bad value) does not stop the others; read each result. Field names are checked
+first: a name Accounts does not have, or a read-only one, refuses the whole call (UNKNOWN_FIELD with
+suggestions, READ_ONLY_FIELD) and nothing is sent.
 The same id may appear only once per call (merge its fields). `trigger` chooses which Zoho
 automations run ("workflow", "approval", "blueprint"; [] for none; omit for Zoho's default).
 Set dry_run=true to validate and see exactly what would be sent, without changing anything.
@@ -96,6 +100,8 @@ def register(server: MCPServer, state: ServerState) -> None:
         ] = False,
     ) -> BulkUpdateOutput:
         _refuse_duplicates(updates)
+        named = ((name, f"updates[{i}].fields") for i, u in enumerate(updates) for name in u.fields)
+        await check_fields(state.field_catalog(), MODULE, named, tool="bulk_update", write=True)
         records = [{"id": u.id, **u.fields} for u in updates]
         chunks = [records[i : i + MAX_RECORDS_PER_CALL] for i in range(0, len(records), MAX_RECORDS_PER_CALL)]
         triggers = tuple(dict.fromkeys(trigger)) if trigger is not None else None

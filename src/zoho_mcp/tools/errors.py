@@ -25,6 +25,10 @@ log = get_logger(__name__)
 INVALID_ARGUMENTS = "INVALID_ARGUMENTS"
 NOT_FOUND = "NOT_FOUND"
 DUPLICATE_ID = "DUPLICATE_ID"
+#: A field API name the module does not have (checked against Zoho's field catalogue).
+UNKNOWN_FIELD = "UNKNOWN_FIELD"
+#: A field Zoho sets itself, named in an update.
+READ_ONLY_FIELD = "READ_ONLY_FIELD"
 LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
 ZOHO_UNAVAILABLE = "ZOHO_UNAVAILABLE"
 ZOHO_AUTH_FAILED = "ZOHO_AUTH_FAILED"
