@@ -90,3 +90,14 @@ def test_errors_never_carry_tokens() -> None:
 def test_normalise_record_stringifies_ids() -> None:
     rec = normalise_record({"id": 4876876000000624001, "Owner": {"id": 1, "name": "A"}, "Tag": [{"id": 2}]})
     assert rec == {"id": GOOD, "Owner": {"id": "1", "name": "A"}, "Tag": [{"id": "2"}]}
+
+
+def test_all_tiers_failed_category_is_deterministic() -> None:
+    from zoho_mcp.resilience.errors import AllTiersFailed
+    from zoho_mcp.tiers.base import ConfigurationError
+
+    for order in (("mcp", "sdk"), ("sdk", "mcp")):
+        causes = {order[0]: AuthError("bad client", code="INVALID_CLIENT"), order[1]: ConfigurationError("no url")}
+        assert AllTiersFailed(causes).category is ErrorCategory.AUTH
+    mixed = {"mcp": AuthError("x"), "sdk": TransientError("reset"), "rest": ConfigurationError("y")}
+    assert AllTiersFailed(mixed).category is ErrorCategory.TRANSIENT

@@ -16,6 +16,14 @@ class ErrorCategory(StrEnum):
     CONFIGURATION = "configuration"  # this tier cannot work as configured: fail over
 
 
+_CATEGORY_PRIORITY = (
+    ErrorCategory.TRANSIENT,
+    ErrorCategory.AUTH,
+    ErrorCategory.CONFIGURATION,
+    ErrorCategory.BUSINESS,
+)
+
+
 class CategorizedError(Exception):
     """An error whose category tells the resilience layer what to do with it."""
 
@@ -53,7 +61,8 @@ class AllTiersFailed(CategorizedError):
     def __init__(self, causes: dict[str, BaseException]) -> None:
         self.causes = causes
         cats = {getattr(c, "category", ErrorCategory.TRANSIENT) for c in causes.values()}
-        self.category = ErrorCategory.TRANSIENT if ErrorCategory.TRANSIENT in cats or not cats else cats.pop()
+        # the most hopeful reading first: if any tier failed transiently, a later try may work
+        self.category = next((c for c in _CATEGORY_PRIORITY if c in cats), ErrorCategory.TRANSIENT)
         parts = [f"{name}: {cause}" for name, cause in causes.items()] or ["no tier is enabled"]
         super().__init__("all tiers failed — " + "; ".join(parts))
 
