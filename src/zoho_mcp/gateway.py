@@ -2,13 +2,16 @@
 
 It composes the pieces of `resilience/` around the tiers, in this order for each tier of the plan:
 breaker admission (an open tier is skipped without a call) → retry policy (one deadline, the tier's
-timeout, covers every try) → shared Zoho limiter → breaker-guarded `tier.execute` with the timeout
-inside the guard (so the breaker counts a timeout, but not a cancellation). Reads may be hedged on
-the next tier when the primary is slow (`gateway_hedge.py`).
+timeout, covers every try) → breaker-guarded try: a slot of the shared Zoho limiter (its wait spends
+the same deadline, and is not the tier's failure), then `tier.execute` with the timeout inside the
+guard (so the breaker counts a timeout, but not a cancellation). A call the breaker refuses never
+queues for a slot nor costs a credit. Reads may be hedged on the next tier when the primary is slow
+(`gateway_hedge.py`).
 
 The one rule that overrides failover: a write that is not idempotent is never sent twice. Once an
 attempt may have reached Zoho, we do not know whether it was applied, so the gateway says so
-(`OutcomeUnknownError`) instead of trying another tier.
+(`OutcomeUnknownError`) instead of trying another tier. Whether it may have reached Zoho is the
+tier's word (`details["sent"]`, tiers/delivery.py), never a guess from transport codes.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from zoho_mcp.tiers.base import (
 )
 from zoho_mcp.tiers.selector import RoutingHints, plan
 
-__all__ = ["ZohoGateway", "OutcomeUnknownError", "build_gateway", "RoutingHints", "AllTiersFailed"]
+__all__ = ["ZohoGateway", "OutcomeUnknownError", "LimiterTimeout", "build_gateway", "RoutingHints", "AllTiersFailed"]
 
 log = get_logger("zoho_mcp.gateway")
 
@@ -62,13 +65,6 @@ CircuitListener = Callable[[str, str, str], Any]
 HEDGE_MIN_SAMPLES = 20
 #: The hedge delay of a tier is recomputed after this many of its requests.
 HEDGE_REFRESH = 256
-
-#: Transport error codes the tiers raise before a request left this process (nothing reached Zoho).
-_NOT_SENT_CODES = frozenset({"CONNECT_ERROR", "CONNECT_TIMEOUT", "POOL_TIMEOUT", "NOT_SENT", "CLOSED"})
-#: (tier, code) pairs that look unsent but are not proof: zcrmsdk's requests.ConnectionError covers
-#: both a refused connection and a reset mid-request, and tiers/sdk.py maps both to CONNECT_ERROR.
-_AMBIGUOUS = frozenset({("sdk", "CONNECT_ERROR")})
-
 
 class OutcomeUnknownError(ZohoError):
     """A non-idempotent write may or may not have been applied; it was not sent again anywhere."""
@@ -84,6 +80,31 @@ class OutcomeUnknownError(ZohoError):
         return False
 
 
+class LimiterTimeout(TransientError):
+    """No slot of the org's shared concurrency limit freed up within the tier's timeout.
+
+    Nothing was sent, so it is not the tier's failure: the breaker does not count it, it is not
+    retried (the deadline is spent), and a write, even a non-idempotent one, may go to the next tier.
+    """
+
+    def __init__(self, tier: str, timeout: float) -> None:
+        super().__init__(
+            f"every slot of Zoho's per-org concurrency limit stayed busy for the {timeout:g}s timeout; "
+            "the call was not sent",
+            code="CONCURRENCY_WAIT_TIMEOUT",
+            details={"sent": False},
+            tier=tier,
+        )
+
+    @property
+    def counts_as_failure(self) -> bool:
+        return False
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
 class _NoRetry(Exception):
     """Carries an error out of the retry loop untouched (an open circuit is not worth a retry)."""
 
@@ -93,20 +114,22 @@ class _NoRetry(Exception):
 
 
 def never_sent(exc: BaseException) -> bool:
-    """Whether Zoho provably did not apply the request that raised `exc`.
+    """Whether Zoho provably did not apply the operation that raised `exc` (tiers/delivery.py).
 
-    Refused before sending (open circuit, configuration, no token, no connection), or refused by Zoho
-    before processing (401/403, 429). Anything else (a timeout, a reset, a 5xx) may have been applied.
+    The tiers say it in `details["sent"]`: False when nothing left this process (or only a request
+    Zoho's OAuth check refused), True when a request left and its outcome is unknown or an earlier
+    chunk was already applied; True wins over the error's class. Without the flag, Zoho answered
+    with an HTTP error and its class decides: 401/403 (auth) and 429 are refused before processing,
+    a configuration error never left; anything else (a 5xx, an untagged error) may have been applied.
+    An open circuit never called the tier at all.
     """
-    if isinstance(exc, (CircuitOpenError, ConfigurationError, AuthError, RateLimitedError)):
+    if isinstance(exc, CircuitOpenError):
         return True
-    if isinstance(exc, ZohoError):
-        if exc.details.get("sent") is False:
-            return True
-        if (exc.tier, exc.code) in _AMBIGUOUS:
-            return False
-        return exc.code in _NOT_SENT_CODES or exc.code.startswith("TOKEN_")
-    return False
+    details = getattr(exc, "details", None)
+    sent = details.get("sent") if isinstance(details, Mapping) else None
+    if sent is not None:
+        return sent is False
+    return isinstance(exc, (ConfigurationError, AuthError, RateLimitedError))
 
 
 def _category(exc: BaseException) -> str:
@@ -120,6 +143,14 @@ def _credits(op: Operation) -> int:
     if isinstance(op, GetRecords):
         return max(1, math.ceil(len(op.ids) / MAX_RECORDS_PER_CALL))
     return credits_for(op.kind, op.record_count)
+
+
+def _unknown_details(name: str, exc: BaseException) -> dict[str, Any]:
+    details: dict[str, Any] = {"tier": name, "cause": str(exc)}
+    sent = getattr(exc, "details", None)
+    if isinstance(sent, Mapping) and "records_sent" in sent:
+        details["records_sent"] = sent["records_sent"]  # earlier chunks that reached Zoho
+    return details
 
 
 class ZohoGateway:
@@ -159,6 +190,7 @@ class ZohoGateway:
         self._timeouts = {name: settings.tier_timeout(name) for name in TIER_ORDER}
         self._hedge_cache: dict[str, tuple[int, float]] = {}
         self._credits_seen: dict[str, int] = {}
+        self._probe_epoch: dict[str, int] = {}
         self.monitor = HealthMonitor(
             {name: self._probe_fn(name) for name in self.enabled},
             settings.health_check_interval,
@@ -242,7 +274,12 @@ class ZohoGateway:
         raise AllTiersFailed(causes)
 
     async def attempt(self, name: str, op: Operation) -> Result:
-        """Everything one tier gets: admission, retries within its timeout, the limiter, the breaker."""
+        """Everything one tier gets: admission, retries within its timeout, the limiter, the breaker.
+
+        The breaker admits first and the limiter slot is taken inside the guarded call: a call the
+        breaker refuses (open, or half-open with every trial permit taken) goes to the next tier at
+        once, without queueing for a slot and without being charged a credit.
+        """
         breaker = self.breakers[name]
         if breaker.state == "open":
             self.metrics.rejected(name)
@@ -250,27 +287,37 @@ class ZohoGateway:
         tier = self.tiers[name]
         clock = self._clock
         deadline = clock() + self._timeouts[name]
-        credits = _credits(op)
-        heavy = is_heavy(op.kind, op.record_count)
-        limiter = self.limiter
 
         async def one_try() -> Result:
-            async with limiter.acquire(credits, heavy=heavy):
-                remaining = deadline - clock()  # waiting for a slot spends the same deadline
-                if remaining <= 0:
-                    raise TransientError(
-                        f"no answer within the {self._timeouts[name]:g}s timeout", code="TIMEOUT", tier=name
-                    )
-                try:
-                    return await breaker.call(self._call_tier, name, tier, op, remaining)
-                except CircuitOpenError as exc:
-                    raise _NoRetry(exc) from None
+            try:
+                return await breaker.call(self._limited_call, name, tier, op, deadline)
+            except CircuitOpenError as exc:
+                raise _NoRetry(exc) from None
 
         try:
             return await self.retry[name].run(one_try, idempotent=op.idempotent, deadline=deadline, clock=clock)
         except _NoRetry as wrapped:
             self.metrics.rejected(name)
             raise wrapped.error from None
+
+    async def _limited_call(self, name: str, tier: Tier, op: Operation, deadline: float) -> Result:
+        """One admitted try: a limiter slot (its wait spends the tier's deadline), then the timed call."""
+        timeout = self._timeouts[name]
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise LimiterTimeout(name, timeout)
+        try:
+            slot = self.limiter.acquire(_credits(op), heavy=is_heavy(op.kind, op.record_count), timeout=remaining)
+            await slot.__aenter__()
+        except TimeoutError:
+            raise LimiterTimeout(name, timeout) from None
+        try:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise TransientError(f"no answer within the {timeout:g}s timeout", code="TIMEOUT", tier=name)
+            return await self._call_tier(name, tier, op, remaining)
+        finally:
+            await slot.__aexit__(None, None, None)
 
     async def _call_tier(self, name: str, tier: Tier, op: Operation, timeout: float) -> Result:
         """One try, timed, with its outcome in the tier's stats (a cancellation records nothing)."""
@@ -331,7 +378,7 @@ class ZohoGateway:
             f"tier {name} failed after the request may have reached Zoho ({exc}). It was not retried nor "
             "sent through another tier because it is not idempotent; re-read the records before retrying",
             code="OUTCOME_UNKNOWN",
-            details={"tier": name, "cause": str(exc)},
+            details=_unknown_details(name, exc),
             tier=name,
         )
 
@@ -358,18 +405,33 @@ class ZohoGateway:
         tier = self.tiers[name]
         probe = Probe()
 
+        wait = self.settings.health_check_timeout / 2
+        breaker = self.breakers[name]
+
         async def run() -> Any:
-            self.limiter.charge(1)  # Zoho charges the probe's call like any other
+            _ = breaker.state  # an open breaker now due turns half-open first: this probe is its trial
+            self._probe_epoch[name] = breaker.epoch
+            # A probe is a Zoho call like any other: it needs a slot and costs a credit. When every
+            # slot stays busy, calls are flowing: the round is skipped rather than failed.
+            try:
+                slot = self.limiter.acquire(1, timeout=wait)
+                await slot.__aenter__()
+            except TimeoutError:
+                raise LimiterTimeout(name, wait) from None
             try:
                 return await tier.execute(probe)
             finally:
+                await slot.__aexit__(None, None, None)
                 self._sync_credits(name, tier)
 
         return run
 
     def _on_probe(self, name: str, ok: bool, elapsed: float, error: BaseException | None = None) -> None:
         """A probe is a trial for a half-open breaker, and the tier's `healthy` / `last_check`."""
-        self.breakers[name].record_probe(ok)
+        if isinstance(error, LimiterTimeout):
+            log.info("health_probe_skipped", tier=name, reason="concurrency limit busy")
+            return  # never sent: no evidence either way
+        self.breakers[name].record_probe(ok, epoch=self._probe_epoch.get(name))
         self.stats[name].record_check(ok, error)
 
     def health(self) -> dict[str, Any]:

@@ -272,3 +272,115 @@ async def test_slow_mcp_read_is_hedged_to_the_next_tier(make: Any, admin: Any) -
     with anyio.fail_after(4):
         again = await gw.attempt("mcp", op)  # and MCP still works after its call was cancelled
     assert isinstance(again, GetResult) and again.records[0]["id"] == rid
+
+
+# --- the shared limiter against the sandbox's real per-org concurrency limit ----------------------
+
+BURST = 40  # concurrent reads, eight times what the "free" edition allows
+
+
+async def _burst(gw: ZohoGateway, ids: list[str]) -> list[Any]:
+    """BURST reads at once over every tier: half routed MCP-first, half SDK-first."""
+    outcomes: list[Any] = [None] * BURST
+
+    async def one(i: int) -> None:
+        hints = AGENT if i % 2 else DEFAULT
+        try:
+            outcomes[i] = await gw.execute(GetRecords("Accounts", (ids[i],)), hints)
+        except Exception as exc:  # kept, so the assertion below can show it
+            outcomes[i] = exc
+
+    async with anyio.create_task_group() as tg:
+        for i in range(BURST):
+            tg.start_soon(one, i)
+    return outcomes
+
+
+async def test_shared_limiter_keeps_a_burst_under_the_edition_limit(make: Any, admin: Any) -> None:
+    admin.configure(edition="free", latency_ms=30)  # Zoho's 5 concurrent calls, each held 30 ms
+    assert admin.limits()["concurrency_limit"] == 5
+    ids = admin.record_ids("Accounts")[:BURST]
+    gw = await make(edition="free", hedge_enabled=True, retry_max_attempts=1)
+    assert gw.limiter.concurrency == 5
+    admin.clear_journal()
+
+    with anyio.fail_after(30):
+        outcomes = await _burst(gw, ids)
+
+    assert [o.records[0]["id"] if isinstance(o, GetResult) else repr(o) for o in outcomes] == ids
+    crm = [e for e in admin.journal() if e["surface"] != "oauth"]
+    assert {e["surface"] for e in crm} == {"mcp", "crm"}  # both surfaces drew on the one allowance
+    assert [e for e in crm if e["status"] == 429] == []
+    assert admin.limits()["rejected"] == 0
+    assert gw.limiter.in_flight == 0
+    # credits: our count is Zoho's count (1 a call; nothing charged for a call that never went out)
+    # credits: one per call that went out, as Zoho counts them; the SDK's own field-metadata fetch
+    # (inside one tier call, so within the slot) is the only call the gateway cannot see
+    metadata = [e for e in crm if "/settings/" in e["path"]]
+    assert gw.health()["limits"]["credits_used"] == BURST
+    assert admin.limits()["credits_used"] == BURST + len(metadata)
+
+
+async def test_without_the_limiter_the_same_burst_meets_429(make: Any, admin: Any) -> None:
+    """The control: the sandbox's limit is real, so the test above proves something."""
+    admin.configure(edition="free", latency_ms=30)
+    ids = admin.record_ids("Accounts")[:BURST]
+    gw = await make(edition="free", concurrency_limit=100, retry_max_attempts=1, enable_failover=False)
+    admin.clear_journal()
+
+    with anyio.fail_after(30):
+        await _burst(gw, ids)
+
+    assert any(e["status"] == 429 for e in admin.journal())
+    assert admin.limits()["rejected"] > 0
+
+
+async def test_non_idempotent_write_fails_over_when_the_tier_proves_nothing_was_sent(make: Any, admin: Any) -> None:
+    """OAuth down: the SDK tier cannot get a token, so its request never left; MCP (own key) writes it."""
+    rid = admin.record_ids("Accounts")[9]
+    admin.fault(surface="oauth", mode="error", status=503)
+    gw = await make()
+    admin.clear_journal()
+
+    result = await gw.execute(
+        UpdateRecords("Accounts", ({"id": rid, "Phone": "+1 555 0102"},), idempotent=False), DEFAULT
+    )
+
+    assert isinstance(result, UpdateResult) and result.results[0].status == "success"
+    writes = [(e["surface"], e["client"]) for e in admin.journal() if e["method"] in ("PUT", "POST") and e["surface"] != "oauth"]
+    assert writes == [("mcp", "other")]  # exactly one write reached Zoho, through MCP
+    assert admin.record("Accounts", rid)["Phone"] == "+1 555 0102"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: a try that times out is abandoned by us but still holds Zoho's concurrency slot "
+    "(the SDK worker thread keeps waiting; Zoho keeps processing), so the freed limiter slot lets "
+    "the failover meet a 429 — see the gateway review report",
+)
+async def test_timed_out_tries_do_not_make_the_failover_meet_429(make: Any, admin: Any) -> None:
+    admin.configure(edition="free", latency_ms=0)
+    ids = admin.record_ids("Accounts")[:10]
+    gw = await make(edition="free", sdk_timeout=0.2, retry_max_attempts=1)
+    await gw.execute(GetRecords("Accounts", (ids[0],)), DEFAULT)  # SDK initialised
+    admin.fault(surface="crm", client="zcrmsdk", mode="latency", latency_ms=600)
+    admin.clear_journal()
+
+    async def one(i: int) -> None:
+        try:
+            await gw.execute(GetRecords("Accounts", (ids[i],)), DEFAULT)
+        except AllTiersFailed:
+            pass
+
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for i in range(10):
+                    tg.start_soon(one, i)
+        journal = admin.journal()
+    finally:
+        with anyio.fail_after(5):  # let the abandoned requests end, so no later test meets them
+            while admin.limits()["in_flight"]:
+                await anyio.sleep(0.02)
+
+    assert [e for e in journal if e["status"] == 429] == []

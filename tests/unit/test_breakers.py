@@ -620,3 +620,18 @@ async def test_a_breaker_listener_is_its_own_and_registry_listeners_are_shared(r
     await trip(registry["sdk"])
     assert own == [("sdk", "closed", "open")]
     assert shared == [("mcp", "closed", "open"), ("sdk", "closed", "open")]
+
+
+@pytest.mark.anyio
+async def test_probe_evidence_from_an_older_state_is_ignored(registry: BreakerRegistry, clock: FakeClock) -> None:
+    b = registry["sdk"]
+    started = b.epoch  # a probe starts while closed...
+    await trip(b)  # ...the breaker opens meanwhile...
+    clock.advance(60)
+    assert b.state == "half_open"
+    b.record_probe(True, epoch=started)  # ...and its late success is no trial of the new state
+    assert b.snapshot()["trial_successes"] == 0
+    b.record_probe(False, epoch=started)
+    assert b.state == "half_open"
+    b.record_probe(True, epoch=b.epoch)  # a probe started under this state counts
+    assert b.snapshot()["trial_successes"] == 1

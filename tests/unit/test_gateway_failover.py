@@ -218,17 +218,21 @@ async def test_non_idempotent_write_is_never_sent_twice(error: BaseException) ->
     assert isinstance(err.__cause__, (TransientError, TimeoutError))
 
 
+NOT_SENT = {"sent": False}  # what tiers/delivery.py's not_sent() sets
+
+
 @pytest.mark.parametrize(
     "error",
     [
-        TransientError("could not connect to Zoho", code="CONNECT_ERROR", tier="mcp"),
-        TransientError("connecting to Zoho timed out", code="CONNECT_TIMEOUT", tier="mcp"),
-        TransientError("token endpoint unreachable", code="TOKEN_CONNECT_ERROR", tier="mcp"),
+        TransientError("could not connect to Zoho", code="CONNECT_ERROR", details=NOT_SENT, tier="mcp"),
+        TransientError("connecting to Zoho timed out", code="CONNECT_TIMEOUT", details=NOT_SENT, tier="mcp"),
+        TransientError("token endpoint unreachable", code="TOKEN_CONNECT_ERROR", details=NOT_SENT, tier="mcp"),
+        TransientError("a code the gateway has never heard of", code="ANYTHING", details=NOT_SENT, tier="mcp"),
         AuthError("invalid oauth token", code="INVALID_TOKEN", status=401, tier="mcp"),
         ConfigurationError("no MCP URL", code="MCP_URL_MISSING", tier="mcp"),
         error_from_zoho_body(429, {"code": "TOO_MANY_REQUESTS", "message": "slow down"}, tier="mcp"),
     ],
-    ids=["connect-error", "connect-timeout", "token-connect", "401", "config", "429"],
+    ids=["connect-error", "connect-timeout", "token-connect", "any-code-not-sent", "401", "config", "429"],
 )
 async def test_non_idempotent_write_fails_over_when_never_sent(error: BaseException) -> None:
     tiers = three(mcp=(error,))
@@ -240,15 +244,31 @@ async def test_non_idempotent_write_fails_over_when_never_sent(error: BaseExcept
     assert tiers["mcp"].calls == 1 and tiers["sdk"].calls == 1 and tiers["rest"].calls == 0
 
 
-async def test_sdk_connect_error_is_not_proof_of_not_sent() -> None:
-    """zcrmsdk reports a reset mid-request as CONNECT_ERROR too, so from the SDK it proves nothing."""
-    tiers = three(sdk=(TransientError("could not connect or the connection broke", code="CONNECT_ERROR", tier="sdk"),))
+@pytest.mark.parametrize(
+    "error",
+    [
+        # the gateway no longer guesses from transport codes: without the tier's word, it may have left
+        TransientError("could not connect or the connection broke", code="CONNECT_ERROR", tier="sdk"),
+        TransientError("could not connect", code="CONNECT_TIMEOUT", tier="sdk"),
+        # sent=True wins over a class that would otherwise prove nothing was applied (a later chunk)
+        error_from_zoho_body(429, {"code": "TOO_MANY_REQUESTS", "message": "slow"}, tier="sdk"),
+        AuthError("invalid oauth token", code="INVALID_TOKEN", status=401, tier="sdk"),
+        ConfigurationError("the SDK refused chunk 3 locally", code="SDK_X", tier="sdk"),
+    ],
+    ids=["untagged-connect-error", "untagged-connect-timeout", "429-after-chunks", "401-after-chunks", "config-after-chunks"],
+)
+async def test_non_idempotent_write_without_proof_of_not_sent_is_never_sent_again(error: BaseException) -> None:
+    if not isinstance(error, TransientError) or error.status == 429:
+        error.details.update({"sent": True, "records_sent": 200})
+    tiers = three(sdk=(error,))
     gw, _, _ = make_gateway(tiers)
 
-    with pytest.raises(OutcomeUnknownError):
+    with pytest.raises(OutcomeUnknownError) as caught:
         await gw.execute(ONCE)
 
     assert tiers["sdk"].calls == 1 and tiers["mcp"].calls == tiers["rest"].calls == 0
+    if error.details.get("sent"):
+        assert caught.value.details["records_sent"] == 200
 
 
 async def test_non_idempotent_write_skips_open_circuit() -> None:

@@ -127,6 +127,21 @@ async def test_cancelled_waiters_are_not_charged_and_leak_no_slot() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("heavy", [False, True], ids=["light", "heavy"])
+async def test_a_bounded_wait_times_out_without_charge_or_leak(heavy: bool) -> None:
+    limiter = ZohoLimiter(1, 100, clock=FakeClock(), heavy_concurrency=1)
+    async with limiter.acquire(heavy=heavy):
+        with pytest.raises(TimeoutError):
+            async with limiter.acquire(credits=7, heavy=heavy, timeout=0.005):
+                pytest.fail("should not get in")
+        assert limiter.in_flight == 1
+    assert limiter.in_flight == 0 and limiter.heavy_in_flight == 0
+    assert limiter.snapshot()["credits_used"] == 1
+    async with limiter.acquire(heavy=heavy, timeout=0.0):  # a free slot is taken without waiting
+        assert limiter.in_flight == 1
+
+
+@pytest.mark.anyio
 async def test_errors_inside_release_the_slots() -> None:
     limiter = ZohoLimiter(1, 100, clock=FakeClock())
     for _ in range(3):

@@ -243,7 +243,7 @@ class _Bridge(CircuitBreakerListener):
 class TierBreaker:
     """The breaker of one tier: admission, half-open permits, and state-change events."""
 
-    __slots__ = ("name", "half_open_calls", "_cb", "_listeners", "_shared", "_metrics", "rejections")
+    __slots__ = ("name", "half_open_calls", "_cb", "_listeners", "_shared", "_metrics", "rejections", "epoch")
 
     def __init__(
         self,
@@ -268,6 +268,9 @@ class TierBreaker:
         self._shared: list[Listener] = listeners if listeners is not None else []
         self._metrics = metrics
         self.rejections = 0
+        #: Bumped on every state change: evidence gathered under an older epoch (a health probe that
+        #: started before the breaker opened) must not count as a trial of the new state.
+        self.epoch = 0
         self._cb = _Breaker(
             name,
             fail_max=failure_threshold,
@@ -351,11 +354,12 @@ class TierBreaker:
                 st.in_flight -= 1
         return await st.call_async(fn, *args, **kwargs)  # type: ignore[no-any-return]
 
-    def record_probe(self, ok: bool) -> None:
+    def record_probe(self, ok: bool, *, epoch: int | None = None) -> None:
         """Count a health-probe outcome: a trial in half-open (success towards closing, failure
-        reopens), a normal outcome when closed; ignored while open and not yet due."""
+        reopens), a normal outcome when closed; ignored while open and not yet due, and ignored when
+        `epoch` (read when the probe started) shows the state changed while it ran."""
         st = self._current()
-        if st.state is _OPEN:
+        if st.state is _OPEN or (epoch is not None and epoch != self.epoch):
             return
         if ok:
             st._handle_success()
@@ -391,6 +395,7 @@ class TierBreaker:
         return st
 
     def _emit(self, old: str, new: str) -> None:
+        self.epoch += 1
         retry_in = self.retry_in()
         if new == "open":
             log.warning("circuit_opened", tier=self.name, old=old, new=new, failures=self.failure_count, retry_in=retry_in)

@@ -54,15 +54,26 @@ def is_heavy(kind: str, record_count: int = 0) -> bool:
 class _Slot:
     """`async with limiter.acquire(...)`: one in-flight slot (and a heavy one if asked)."""
 
-    __slots__ = ("_limiter", "_credits", "_heavy")
+    __slots__ = ("_limiter", "_credits", "_heavy", "_timeout")
 
-    def __init__(self, limiter: ZohoLimiter, credits: int, heavy: bool) -> None:
+    def __init__(self, limiter: ZohoLimiter, credits: int, heavy: bool, timeout: float | None) -> None:
         self._limiter = limiter
         self._credits = credits
         self._heavy = heavy
+        self._timeout = timeout
 
     async def __aenter__(self) -> None:
         lim = self._limiter
+        if self._timeout is not None and (lim._sem.value == 0 or (self._heavy and lim._heavy_sem.value == 0)):
+            # Only a call that would queue pays for a cancel scope: the fast path stays a few µs.
+            with anyio.fail_after(self._timeout):
+                await self._take(lim)
+        else:
+            await self._take(lim)
+        lim._in_flight += 1
+        lim._charge(self._credits)
+
+    async def _take(self, lim: ZohoLimiter) -> None:
         if self._heavy:
             await lim._heavy_sem.acquire()
             try:
@@ -73,8 +84,6 @@ class _Slot:
             lim._heavy_in_flight += 1
         else:
             await lim._sem.acquire()
-        lim._in_flight += 1
-        lim._charge(self._credits)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -120,9 +129,10 @@ class ZohoLimiter:
         self._lifetime = 0
         self._observed: tuple[float, int, int] | None = None
 
-    def acquire(self, credits: int = 1, *, heavy: bool = False) -> _Slot:
-        """`async with limiter.acquire(credits=n, heavy=...)`: wait for a slot, then charge `credits`."""
-        return _Slot(self, credits, heavy)
+    def acquire(self, credits: int = 1, *, heavy: bool = False, timeout: float | None = None) -> _Slot:
+        """`async with limiter.acquire(credits=n, heavy=..., timeout=s)`: wait for a slot (at most
+        `timeout` seconds, else TimeoutError and nothing charged), then charge `credits`."""
+        return _Slot(self, credits, heavy, timeout)
 
     # --- credits -------------------------------------------------------------------------------
 
