@@ -193,8 +193,8 @@ async def test_expired_token_mid_run(tier: Tier, tier_name: str, admin: Any) -> 
         assert statuses(admin, tier_name).count(401) == 1  # one refused call, one retry, no loop
 
 
-async def test_concurrent_calls_share_one_token(tier: Tier, tier_name: str, admin: Any) -> None:
-    ids = admin.record_ids("Accounts")[:15]
+async def _get_each_at_once(tier: Tier, ids: list[str]) -> list[str]:
+    """Gets every id with its own concurrent call; the ids found."""
     found: list[str] = []
 
     async def one(rid: str) -> None:
@@ -205,7 +205,12 @@ async def test_concurrent_calls_share_one_token(tier: Tier, tier_name: str, admi
     async with anyio.create_task_group() as tg:
         for rid in ids:
             tg.start_soon(one, rid)
-    assert sorted(found) == sorted(ids)
+    return found
+
+
+async def test_concurrent_calls_share_one_token(tier: Tier, tier_name: str, admin: Any) -> None:
+    ids = admin.record_ids("Accounts")[:15]
+    assert sorted(await _get_each_at_once(tier, ids)) == sorted(ids)
     assert oauth_count(admin) == (0 if tier_name == "mcp" else 1)
 
 
@@ -218,17 +223,7 @@ async def test_hundred_concurrent_calls_after_expiry_cause_one_token_request(
     await tier.execute(GetRecords("Accounts", (ids[0],)))
     admin.clear_journal()
     admin.advance_clock(3700)
-    found: list[str] = []
-
-    async def one(rid: str) -> None:
-        res = await tier.execute(GetRecords("Accounts", (rid,)))
-        assert isinstance(res, GetResult)
-        found.extend(r["id"] for r in res.records)
-
-    async with anyio.create_task_group() as tg:
-        for rid in ids:
-            tg.start_soon(one, rid)
-    assert sorted(found) == sorted(ids)
+    assert sorted(await _get_each_at_once(tier, ids)) == sorted(ids)
     assert oauth_count(admin) == (0 if tier_name == "mcp" else 1)
 
 

@@ -38,17 +38,14 @@ from zoho_mcp.tiers.mcp_parse import (
     error_from_mcp_error,
     get_record_args,
     get_records_args,
-    get_result,
-    is_missing_id_error,
     probe_args,
-    records_by_id,
     resolve_tool_name,
     search_args,
-    search_result,
     tool_payload,
     update_args,
     write_results,
 )
+from zoho_mcp.tiers.zoho_json import get_result, is_missing_id_error, records_by_id, search_result
 
 A = "4876876000000624001"
 B = "4876876000000624002"

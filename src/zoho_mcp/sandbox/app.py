@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -108,6 +109,25 @@ def _drop(receive: Receive) -> None:
         raise ConnectionResetError("sandbox fault: connection reset")
 
 
+def _client(headers: dict[str, str]) -> str:
+    """How the journal names the caller: zcrmsdk sends its own X-ZOHO-SDK header."""
+    return "zcrmsdk" if "x-zoho-sdk" in headers else "other"
+
+
+#: `journal(status, **extra)`: one journal entry for the request being served.
+Journal = Callable[..., None]
+
+
+async def _deliver(rule: FaultRule | None, reply: Reply, journal: Journal, receive: Receive, send: Send) -> None:
+    """Send `reply`, or with a `reset_after` fault, apply it and drop the connection instead."""
+    if rule is not None and rule.mode == "reset_after":
+        journal(None, applied_status=reply.status)
+        _drop(receive)
+        return
+    journal(reply.status)
+    await _send_reply(send, reply)
+
+
 class SandboxApp:
     """The ASGI application. `.state` is the sandbox's whole state, shared with `SandboxServer`."""
 
@@ -200,25 +220,18 @@ class SandboxApp:
     async def _crm(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         headers = _headers(scope)
-        client = "zcrmsdk" if "x-zoho-sdk" in headers else "other"
+        client = _client(headers)
         method: str = scope["method"]
         path: str = scope["path"]
         rule = state.faults.pick("crm", client, path) if state.faults else None
-        extra = {"fault": rule.id} if rule is not None else {}
-        if rule is not None and rule.mode in ("error", "rate_limit", "reset"):
-            if rule.mode == "reset":
-                state.log("crm", client, method, path, None, **extra)
-                _drop(receive)
-                return
-            reply = self._fault_reply(rule, "crm")
-            state.log("crm", client, method, path, reply.status, **extra)
-            await _send_reply(send, reply)
+        journal = self._journal("crm", client, method, path, rule)
+        if await self._answer_with_fault(rule, "crm", journal, receive, send):
             return
         try:
             body = await _read_body(receive, state.config.max_body_bytes)
         except BodyTooLarge:
             reply = error(413, "REQUEST_ENTITY_TOO_LARGE", "request entity too large", {"max_size": state.config.max_body_bytes})
-            state.log("crm", client, method, path, 413, **extra)
+            journal(413)
             await _send_reply(send, reply)
             return
         req = CrmRequest(method=method, path=path, query=_query(scope), headers=headers, body=body)
@@ -229,14 +242,29 @@ class SandboxApp:
             log.exception("sandbox_crm_error", path=path)
             reply = error(500, "INTERNAL_ERROR", "Internal Server Error")
         if reply.status == 499:
-            state.log("crm", client, method, path, None, **extra)
+            journal(None)
             return
-        if rule is not None and rule.mode == "reset_after":
-            state.log("crm", client, method, path, None, applied_status=reply.status, **extra)
+        await _deliver(rule, reply, journal, receive, send)
+
+    def _journal(self, surface: str, client: str, method: str, path: str, rule: FaultRule | None, **extra: Any) -> Journal:
+        if rule is not None:
+            extra["fault"] = rule.id
+        return functools.partial(self.state.log, surface, client, method, path, **extra)
+
+    async def _answer_with_fault(
+        self, rule: FaultRule | None, surface: str, journal: Journal, receive: Receive, send: Send
+    ) -> bool:
+        """Play a fault that replaces the answer (error, rate_limit, reset); True when one did."""
+        if rule is None or rule.mode not in ("error", "rate_limit", "reset"):
+            return False
+        if rule.mode == "reset":
+            journal(None)
             _drop(receive)
-            return
-        state.log("crm", client, method, path, reply.status, **extra)
+            return True
+        reply = self._fault_reply(rule, surface)
+        journal(reply.status)
         await _send_reply(send, reply)
+        return True
 
     def _delay(self, rule: FaultRule, receive: Receive) -> Callable[[], Awaitable[Reply | None]]:
         state = self.state
@@ -269,41 +297,28 @@ class SandboxApp:
     async def _oauth(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         headers = _headers(scope)
-        client = "zcrmsdk" if "x-zoho-sdk" in headers else "other"
+        client = _client(headers)
         method: str = scope["method"]
         path: str = scope["path"].rstrip("/")
         rule = state.faults.pick("oauth", client, path) if state.faults else None
-        extra = {"fault": rule.id} if rule is not None else {}
-        if rule is not None and rule.mode in ("error", "rate_limit", "reset"):
-            if rule.mode == "reset":
-                state.log("oauth", client, method, path, None, **extra)
-                _drop(receive)
-                return
-            reply = self._fault_reply(rule, "oauth")
-            state.log("oauth", client, method, path, reply.status, **extra)
-            await _send_reply(send, reply)
+        journal = self._journal("oauth", client, method, path, rule)
+        if await self._answer_with_fault(rule, "oauth", journal, receive, send):
             return
         try:
             body = await _read_body(receive, 64 * 1024)
         except BodyTooLarge:
-            state.log("oauth", client, method, path, 400, **extra)
+            journal(400)
             await _send_reply(send, Reply(400, {"error": "invalid_request"}))
             return
         if rule is not None and rule.mode == "latency":
             await asyncio.sleep(rule.latency_ms / 1000.0)
         elif rule is not None and rule.mode == "hang":
             outcome = await wait_hang(rule, receive, state.config.hang_max_s)
-            state.log("oauth", client, method, path, None, **extra)
+            journal(None)
             if outcome != "disconnected":
                 _drop(receive)
             return
-        reply = self._oauth_reply(method, path, scope, headers, body)
-        if rule is not None and rule.mode == "reset_after":
-            state.log("oauth", client, method, path, None, applied_status=reply.status, **extra)
-            _drop(receive)
-            return
-        state.log("oauth", client, method, path, reply.status, **extra)
-        await _send_reply(send, reply)
+        await _deliver(rule, self._oauth_reply(method, path, scope, headers, body), journal, receive, send)
 
     def _oauth_reply(self, method: str, path: str, scope: Scope, headers: dict[str, str], body: bytes) -> Reply:
         state = self.state
@@ -348,7 +363,7 @@ class SandboxApp:
     async def _mcp(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         headers = _headers(scope)
-        client = "zcrmsdk" if "x-zoho-sdk" in headers else "other"
+        client = _client(headers)
         method: str = scope["method"]
         try:
             body = await _read_body(receive, MCP_MAX_BODY)
@@ -393,17 +408,10 @@ class SandboxApp:
                                  {"WWW-Authenticate": f'Bearer error="invalid_token", resource_metadata="{meta}"'})
                 return
         rule = state.faults.pick("mcp", client, scope["path"]) if is_call and state.faults else None
-        if rule is not None:
-            entry["fault"] = rule.id
-            if rule.mode == "reset":
-                state.log("mcp", client, method, MCP_JOURNAL_PATH, None, **entry)
-                _drop(receive)
-                return
-            if rule.mode in ("error", "rate_limit"):
-                reply = self._fault_reply(rule, "mcp")
-                state.log("mcp", client, method, MCP_JOURNAL_PATH, reply.status, **entry)
-                await _send_reply(send, reply)
-                return
+        if await self._answer_with_fault(
+            rule, "mcp", self._journal("mcp", client, method, MCP_JOURNAL_PATH, rule, **entry), receive, send
+        ):
+            return
         inner = dict(scope)
         inner["path"] = "/mcp"
         inner["raw_path"] = b"/mcp"
@@ -459,11 +467,8 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class SandboxServer:
-    """The sandbox on a free loopback port, served by uvicorn in a background thread.
-
-    `with SandboxServer(SandboxConfig(token_ttl=5)) as sb: httpx.get(sb.base_url + "/__sandbox__/info")`
-    """
+class _Served:
+    """What the thread-served and the loop-served sandbox share: the socket, the app and its server."""
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config or SandboxConfig()
@@ -471,11 +476,6 @@ class SandboxServer:
         self._port = port
         self.app: SandboxApp | None = None
         self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def base_url(self) -> str:
@@ -483,25 +483,45 @@ class SandboxServer:
 
     @property
     def state(self) -> SandboxState:
-        assert self.app is not None, "SandboxServer is not started"
+        assert self.app is not None, f"{type(self).__name__} is not started"
         return self.app.state
 
     @property
     def info(self) -> dict[str, Any]:
         return self.state.info()
 
-    def start(self, timeout: float = 15.0) -> SandboxServer:
-        if self._thread is not None:
-            return self
+    def _bind_app(self) -> tuple[socket.socket, uvicorn.Server]:
+        """Binds the port (a free one for 0) and builds the app and its uvicorn server for it."""
         sock = _bind(self.host, self._port)
         self._port = sock.getsockname()[1]
         self.app = build_app(self.config, self.base_url)
         self._server = uvicorn.Server(_uvicorn_config(self.app, self.host, self._port))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+        return sock, self._server
+
+
+class SandboxServer(_Served):
+    """The sandbox on a free loopback port, served by uvicorn in a background thread.
+
+    `with SandboxServer(SandboxConfig(token_ttl=5)) as sb: httpx.get(sb.base_url + "/__sandbox__/info")`
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(config, host, port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def start(self, timeout: float = 15.0) -> SandboxServer:
+        if self._thread is not None:
+            return self
+        sock, server = self._bind_app()
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name=f"zoho-sandbox-{self._port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
+        while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the sandbox did not start")
             time.sleep(0.005)
@@ -525,38 +545,18 @@ class SandboxServer:
         self.stop()
 
 
-class AsyncSandboxServer:
+class AsyncSandboxServer(_Served):
     """The sandbox served on the caller's event loop: `async with AsyncSandboxServer() as sb: ...`."""
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.config = config or SandboxConfig()
-        self.host = host
-        self._port = port
-        self.app: SandboxApp | None = None
-        self._server: uvicorn.Server | None = None
+        super().__init__(config, host, port)
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self._port}"
-
-    @property
-    def state(self) -> SandboxState:
-        assert self.app is not None
-        return self.app.state
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return self.state.info()
-
     async def __aenter__(self) -> AsyncSandboxServer:
-        sock = _bind(self.host, self._port)
-        self._port = sock.getsockname()[1]
-        self.app = build_app(self.config, self.base_url)
-        self._server = uvicorn.Server(_uvicorn_config(self.app, self.host, self._port))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
+        sock, server = self._bind_app()
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
             if self._task.done():
                 await self._task
                 raise RuntimeError("the sandbox did not start")

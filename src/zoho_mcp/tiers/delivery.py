@@ -16,10 +16,16 @@ way about a failure, instead of the gateway guessing from transport-specific cod
 
 from __future__ import annotations
 
+from typing import Any
+
 from zoho_mcp.tiers.base import (
+    DescribeFields,
     GetRecords,
     InvalidRequestError,
     Operation,
+    Probe,
+    Result,
+    SearchRecords,
     UpdateRecords,
     ZohoError,
     check_module,
@@ -67,3 +73,24 @@ def check_before_sending(op: Operation, *, tier: str) -> None:
     except InvalidRequestError as exc:
         exc.tier = tier
         raise not_sent(exc) from None
+
+
+#: The method every tier implements for each operation type.
+_HANDLERS: dict[type, str] = {
+    GetRecords: "_get",
+    SearchRecords: "_search",
+    UpdateRecords: "_update",
+    Probe: "_probe",
+    DescribeFields: "_describe",
+}
+
+
+async def dispatch(tier: Any, op: Operation) -> Result:
+    """A tier's `execute`: refuse what must never be sent, then call its `_get/_search/_update/_probe/_describe`."""
+    check_before_sending(op, tier=tier.name)
+    handler = _HANDLERS.get(type(op))
+    if handler is None:
+        handler = next((_HANDLERS[cls] for cls in type(op).__mro__ if cls in _HANDLERS), None)
+        if handler is None:
+            raise TypeError(f"unknown operation {type(op).__name__}")
+    return await getattr(tier, handler)(op)  # type: ignore[no-any-return]

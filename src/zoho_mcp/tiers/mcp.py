@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -57,10 +57,11 @@ from zoho_mcp.tiers.base import (
     WriteResult,
     ZohoError,
 )
-from zoho_mcp.tiers.delivery import after_chunks, check_before_sending, maybe_sent, not_sent
+from zoho_mcp.tiers.delivery import after_chunks, dispatch, maybe_sent, not_sent
 from zoho_mcp.tiers.field_meta import fields_from_body
 from zoho_mcp.tiers.mcp_parse import (
     CONNECTION_LEVEL_CODES,
+    SOURCE,
     TIER,
     TOOL_GET_FIELDS,
     TOOL_GET_RECORD,
@@ -71,17 +72,14 @@ from zoho_mcp.tiers.mcp_parse import (
     error_from_mcp_error,
     get_record_args,
     get_records_args,
-    get_result,
-    is_missing_id_error,
     probe_args,
-    records_by_id,
     resolve_tool_name,
     search_args,
-    search_result,
     tool_payload,
     update_args,
     write_results,
 )
+from zoho_mcp.tiers.zoho_json import get_result, is_missing_id_error, records_by_id, search_result
 from zoho_mcp.tiers.mcp_transport import GuardedTransport
 
 log = get_logger(__name__)
@@ -173,18 +171,7 @@ class McpTier:
     # --- the Tier protocol ------------------------------------------------------------------------
 
     async def execute(self, op: Operation) -> Result:
-        check_before_sending(op, tier=TIER)
-        if isinstance(op, GetRecords):
-            return await self._get(op)
-        if isinstance(op, SearchRecords):
-            return await self._search(op)
-        if isinstance(op, UpdateRecords):
-            return await self._update(op)
-        if isinstance(op, Probe):
-            return await self._probe(op)
-        if isinstance(op, DescribeFields):
-            return await self._describe(op)
-        raise TypeError(f"unknown operation {type(op).__name__}")
+        return await dispatch(self, op)
 
     async def aclose(self) -> None:
         """Ends every session (politely, then by cancellation) and waits for their tasks; final."""
@@ -219,20 +206,17 @@ class McpTier:
                     raise
                 body = None
             if body is not None:
-                for rec in body.get("data") or []:
-                    if isinstance(rec, Mapping) and "id" not in rec:
-                        rec = {**rec, "id": rid}
-                    found.update(records_by_id({"data": [rec]}))
+                # Lenient on purpose: a single-record answer without a data list means "not found" here.
+                found.update(records_by_id({"data": list(body.get("data") or [])}, SOURCE, default_id=rid))
         else:
             for start in range(0, len(wanted), MAX_RECORDS_PER_CALL):
                 chunk = wanted[start : start + MAX_RECORDS_PER_CALL]
-                found.update(
-                    records_by_id(await self._call(TOOL_GET_RECORDS, get_records_args(op.module, chunk, op.fields)))
-                )
+                body = await self._call(TOOL_GET_RECORDS, get_records_args(op.module, chunk, op.fields))
+                found.update(records_by_id(body, SOURCE))
         return get_result(wanted, found)
 
     async def _search(self, op: SearchRecords) -> SearchResult:
-        return search_result(op, await self._call(TOOL_SEARCH_RECORDS, search_args(op)))
+        return search_result(op, await self._call(TOOL_SEARCH_RECORDS, search_args(op)), SOURCE)
 
     async def _update(self, op: UpdateRecords) -> UpdateResult:
         """Chunks of 100 one after another; a request-level failure of any chunk raises (updates are idempotent)."""

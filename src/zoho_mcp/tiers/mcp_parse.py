@@ -8,7 +8,6 @@ JSON-RPC errors, transport failures) is tested without a server.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,20 +23,17 @@ from mcp_types import (
 )
 
 from zoho_mcp.logs import redact
+from zoho_mcp.tiers import zoho_json
 from zoho_mcp.tiers.base import (
     MAX_PER_PAGE,
     AuthError,
     BusinessError,
     ConfigurationError,
-    GetResult,
-    PageInfo,
     RateLimitedError,
     SearchRecords,
-    SearchResult,
     TransientError,
     WriteResult,
     ZohoError,
-    normalise_record,
 )
 from zoho_mcp.tiers.delivery import maybe_sent, not_sent
 
@@ -247,52 +243,8 @@ def _text_error(text: str, *, is_error: bool) -> ZohoError:
 # ---------------------------------------------------------------------------------------------
 
 
-def data_list(body: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
-    if body is None:
-        return []
-    data = body.get("data")
-    if not isinstance(data, list):
-        raise TransientError("Zoho's MCP tool answered without a data list", code="INVALID_RESPONSE", tier=TIER)
-    return [d for d in data if isinstance(d, Mapping)]
-
-
-def records_by_id(body: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for rec in data_list(body):
-        norm = normalise_record(rec)
-        if "id" in norm:
-            found[norm["id"]] = norm
-    return found
-
-
-def get_result(wanted: Sequence[str], found: Mapping[str, dict[str, Any]]) -> GetResult:
-    return GetResult(records=[found[i] for i in wanted if i in found], missing=[i for i in wanted if i not in found])
-
-
-def is_missing_id_error(err: ZohoError) -> bool:
-    """Zoho (in its 400 mode) answers a well-formed unknown id with INVALID_DATA instead of a 204."""
-    return (
-        isinstance(err, BusinessError)
-        and err.code == "INVALID_DATA"
-        and re.search(r"\bid\b", err.message.lower()) is not None
-    )
-
-
-def search_result(op: SearchRecords, body: Mapping[str, Any] | None) -> SearchResult:
-    if body is None:
-        return SearchResult(records=[], page=PageInfo(page=op.page, per_page=op.per_page, count=0, more_records=False))
-    records = [normalise_record(r) for r in data_list(body)]
-    info = body.get("info")
-    info = info if isinstance(info, Mapping) else {}
-    return SearchResult(
-        records=records,
-        page=PageInfo(
-            page=_int(info.get("page"), op.page),
-            per_page=_int(info.get("per_page"), op.per_page),
-            count=_int(info.get("count"), len(records)),
-            more_records=bool(info.get("more_records", False)),
-        ),
-    )
+#: What the shared REST-JSON parsing (`zoho_json`) names in its INVALID_RESPONSE errors.
+SOURCE = zoho_json.Source(TIER, "Zoho's MCP tool")
 
 
 def write_results(chunk: Sequence[Mapping[str, Any]], body: Mapping[str, Any] | None) -> list[WriteResult]:
@@ -305,37 +257,8 @@ def write_results(chunk: Sequence[Mapping[str, Any]], body: Mapping[str, Any] | 
         )
     data = body.get("data")
     if not isinstance(data, list):
-        raise TransientError(
-            "Zoho's MCP tool answered an update without a data list", code="INVALID_RESPONSE", tier=TIER
-        )
-    out: list[WriteResult] = []
-    for index, record in enumerate(chunk):
-        rid = str(record["id"])
-        elem = data[index] if index < len(data) and isinstance(data[index], Mapping) else None
-        if elem is None:
-            out.append(
-                WriteResult(id=rid, status="error", code="NO_RESULT", message="Zoho returned no result for this record")
-            )
-            continue
-        ok = str(elem.get("status", "")).lower() == "success"
-        details = elem.get("details")
-        out.append(
-            WriteResult(
-                id=rid,
-                status="success" if ok else "error",
-                code=str(elem.get("code") or ("SUCCESS" if ok else "ERROR")),
-                message=redact(str(elem.get("message") or "")),
-                details=normalise_record(details) if isinstance(details, Mapping) else {},
-            )
-        )
-    return out
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+        raise SOURCE.invalid("an update without a data list")
+    return zoho_json.write_results(chunk, data)
 
 
 # ---------------------------------------------------------------------------------------------

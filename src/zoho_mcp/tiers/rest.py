@@ -22,7 +22,6 @@ from zoho_mcp.tiers.base import (
     GetRecords,
     GetResult,
     Operation,
-    PageInfo,
     Probe,
     ProbeResult,
     Result,
@@ -35,10 +34,10 @@ from zoho_mcp.tiers.base import (
     WriteResult,
     ZohoError,
     error_from_zoho_body,
-    normalise_record,
 )
-from zoho_mcp.tiers.delivery import after_chunks, check_before_sending, maybe_sent, not_sent
+from zoho_mcp.tiers.delivery import after_chunks, dispatch, maybe_sent, not_sent
 from zoho_mcp.tiers.field_meta import FIELDS_PATH, fields_from_body
+from zoho_mcp.tiers.zoho_json import Source, get_result, is_missing_id, records_by_id, search_result, write_results
 
 log = get_logger(__name__)
 
@@ -109,18 +108,7 @@ class RestTier:
         return f"RestTier(api_domain={self.auth.api_domain!r})"
 
     async def execute(self, op: Operation) -> Result:
-        check_before_sending(op, tier=self.name)
-        if isinstance(op, GetRecords):
-            return await self._get(op)
-        if isinstance(op, SearchRecords):
-            return await self._search(op)
-        if isinstance(op, UpdateRecords):
-            return await self._update(op)
-        if isinstance(op, Probe):
-            return await self._probe(op)
-        if isinstance(op, DescribeFields):
-            return await self._describe(op)
-        raise TypeError(f"unknown operation {type(op).__name__}")
+        return await dispatch(self, op)
 
     async def aclose(self) -> None:
         """Closes this tier's connections; the shared TokenManager is closed by its owner."""
@@ -139,9 +127,7 @@ class RestTier:
             rid = wanted[0]
             resp = await self._request("GET", f"/crm/{API_VERSION}/{op.module}/{rid}", params=params)
             if resp.status == 200:
-                for rec in _data_list(resp):
-                    norm = normalise_record(rec)
-                    found[str(norm.get("id", rid))] = norm
+                found.update(records_by_id(_json(resp), _source(resp), default_id=rid))
             elif not (resp.status == 204 or _is_missing_id_answer(resp)):
                 raise self._error(resp)
         else:
@@ -151,35 +137,16 @@ class RestTier:
                     "GET", f"/crm/{API_VERSION}/{op.module}", params={**params, "ids": ",".join(chunk)}
                 )
                 if resp.status == 200:
-                    for rec in _data_list(resp):
-                        norm = normalise_record(rec)
-                        if "id" in norm:
-                            found[norm["id"]] = norm
+                    found.update(records_by_id(_json(resp), _source(resp)))
                 elif resp.status != 204:
                     raise self._error(resp)
-        return GetResult(
-            records=[found[i] for i in wanted if i in found],
-            missing=[i for i in wanted if i not in found],
-        )
+        return get_result(wanted, found)
 
     async def _search(self, op: SearchRecords) -> SearchResult:
         resp = await self._request("GET", f"/crm/{API_VERSION}/{op.module}/search", params=op.query_params())
-        if resp.status == 204:
-            return SearchResult(records=[], page=PageInfo(page=op.page, per_page=op.per_page, count=0, more_records=False))
-        if resp.status != 200:
+        if resp.status not in (200, 204):
             raise self._error(resp)
-        records = [normalise_record(r) for r in _data_list(resp)]
-        info = resp.body.get("info") if isinstance(resp.body, Mapping) else None
-        info = info if isinstance(info, Mapping) else {}
-        return SearchResult(
-            records=records,
-            page=PageInfo(
-                page=_int(info.get("page"), op.page),
-                per_page=_int(info.get("per_page"), op.per_page),
-                count=_int(info.get("count"), len(records)),
-                more_records=bool(info.get("more_records", False)),
-            ),
-        )
+        return search_result(op, _json(resp), _source(resp))
 
     async def _update(self, op: UpdateRecords) -> UpdateResult:
         """Chunks of 100, sent one after another (Zoho's sub-concurrency for bulk writes is 10).
@@ -218,29 +185,7 @@ class RestTier:
         data = body.get("data") if isinstance(body, Mapping) else None
         if resp.status not in (200, 201, 202, 207, 400, 412) or not isinstance(data, list):
             raise self._error(resp)
-        out: list[WriteResult] = []
-        for index, record in enumerate(chunk):
-            rid = str(record["id"])
-            elem = data[index] if index < len(data) and isinstance(data[index], Mapping) else None
-            if elem is None:
-                out.append(
-                    WriteResult(
-                        id=rid, status="error", code="NO_RESULT", message="Zoho returned no result for this record"
-                    )
-                )
-                continue
-            ok = str(elem.get("status", "")).lower() == "success"
-            details = elem.get("details")
-            out.append(
-                WriteResult(
-                    id=rid,
-                    status="success" if ok else "error",
-                    code=str(elem.get("code") or ("SUCCESS" if ok else "ERROR")),
-                    message=redact(str(elem.get("message") or "")),
-                    details=normalise_record(details) if isinstance(details, Mapping) else {},
-                )
-            )
-        return out
+        return write_results(chunk, data)
 
     def _error(self, resp: _Response) -> ZohoError:
         body = resp.body if isinstance(resp.body, Mapping) else None
@@ -325,13 +270,15 @@ class RestTier:
         return _Response(resp.status_code, body, redact(text) if body is None else "")
 
 
-def _data_list(resp: _Response) -> list[Mapping[str, Any]]:
-    data = resp.body.get("data") if isinstance(resp.body, Mapping) else None
-    if not isinstance(data, list):
-        raise TransientError(
-            f"Zoho answered HTTP {resp.status} without a data list", code="INVALID_RESPONSE", status=resp.status, tier="rest"
-        )
-    return [d for d in data if isinstance(d, Mapping)]
+def _json(resp: _Response) -> Mapping[str, Any] | None:
+    """The body as `zoho_json` reads it: None only for a 204; a body that is not a JSON object is `{}`."""
+    if resp.status == 204:
+        return None
+    return resp.body if isinstance(resp.body, Mapping) else {}
+
+
+def _source(resp: _Response) -> Source:
+    return Source("rest", "Zoho", resp.status)
 
 
 def _is_invalid_token(resp: _Response) -> bool:
@@ -345,14 +292,7 @@ def _is_missing_id_answer(resp: _Response) -> bool:
     """Zoho (and some proxies) answer a well-formed but unknown id with 400 INVALID_DATA instead of 204."""
     if resp.status != 400 or not isinstance(resp.body, Mapping):
         return False
-    return resp.body.get("code") == "INVALID_DATA" and "id" in str(resp.body.get("message", "")).lower()
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+    return is_missing_id(resp.body.get("code"), resp.body.get("message", ""))
 
 
 __all__ = ["RestTier"]

@@ -76,7 +76,6 @@ from zoho_mcp.tiers.base import (
     GetRecords,
     GetResult,
     Operation,
-    PageInfo,
     Probe,
     ProbeResult,
     Result,
@@ -91,7 +90,7 @@ from zoho_mcp.tiers.base import (
     check_record_id,
     error_from_zoho_body,
 )
-from zoho_mcp.tiers.delivery import after_chunks, check_before_sending, maybe_sent, not_sent
+from zoho_mcp.tiers.delivery import after_chunks, dispatch, maybe_sent, not_sent
 from zoho_mcp.tiers.field_meta import fields_from_entries
 from zoho_mcp.tiers.sdk_convert import (
     Unconvertible,
@@ -102,6 +101,7 @@ from zoho_mcp.tiers.sdk_convert import (
     reindex_json_path,
 )
 from zoho_mcp.tiers.sdk_token_store import ManagedTokenStore, handed_token, placeholder_token
+from zoho_mcp.tiers.zoho_json import empty_search, get_result, is_missing_id_error, no_result, search_page
 
 log = get_logger(__name__)
 
@@ -285,13 +285,6 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     return isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except (TypeError, ValueError):
-        return default
-
-
 def _sdk_int_id(value: str) -> int:
     """The one place ids become ints: zcrmsdk insists on int, everything else keeps strings."""
     return int(check_record_id(value))
@@ -327,18 +320,7 @@ class SdkTier:
         return self._limiter
 
     async def execute(self, op: Operation) -> Result:
-        check_before_sending(op, tier=TIER)
-        if isinstance(op, GetRecords):
-            return await self._get(op)
-        if isinstance(op, SearchRecords):
-            return await self._search(op)
-        if isinstance(op, UpdateRecords):
-            return await self._update(op)
-        if isinstance(op, Probe):
-            return await self._probe(op)
-        if isinstance(op, DescribeFields):
-            return await self._describe(op)
-        raise TypeError(f"unknown operation {type(op).__name__}")
+        return await dispatch(self, op)
 
     async def aclose(self) -> None:
         """Nothing to release: the worker threads are anyio's; the TokenManager belongs to its owner."""
@@ -356,7 +338,7 @@ class SdkTier:
                 found.update(
                     await self._call(lambda chunk=chunk: self._get_many(op.module, chunk, op.fields), f"GET {op.module}?ids=")
                 )
-        return GetResult(records=[found[i] for i in wanted if i in found], missing=[i for i in wanted if i not in found])
+        return get_result(wanted, found)
 
     async def _search(self, op: SearchRecords) -> SearchResult:
         return await self._call(lambda: self._search_sync(op), f"GET {op.module}/search")
@@ -392,7 +374,7 @@ class SdkTier:
             return {}
         if isinstance(obj, APIException):
             err = _api_exception_error(status, obj)
-            if status == 400 and err.code == "INVALID_DATA" and "id" in err.message.lower():
+            if status == 400 and is_missing_id_error(err):
                 return {}  # some Zoho hosts answer an unknown id with 400 instead of 204
             raise err
         return self._records_by_id(obj, status, module, default_id=rid)
@@ -429,23 +411,24 @@ class SdkTier:
             params.add(Param("fields"), ",".join(op.fields))
         resp = RecordOperations().search_records(op.module, params)
         status, obj = self._unpack(resp, f"GET {op.module}/search")
-        empty = SearchResult(records=[], page=PageInfo(page=op.page, per_page=op.per_page, count=0, more_records=False))
         if status == 204:
-            return empty
+            return empty_search(op)
         if isinstance(obj, APIException):
             raise _api_exception_error(status, obj)
         if not isinstance(obj, ResponseWrapper):
             raise _no_object_error(status, f"GET {op.module}/search")
-        records = [record_dict(r) for r in (obj.get_data() or [])]
         info = obj.get_info()
-        return SearchResult(
-            records=records,
-            page=PageInfo(
-                page=_int(info.get_page() if info else None, op.page),
-                per_page=_int(info.get_per_page() if info else None, op.per_page),
-                count=_int(info.get_count() if info else None, len(records)),
-                more_records=bool(info.get_more_records()) if info else False,
-            ),
+        return search_page(
+            op,
+            [record_dict(r) for r in (obj.get_data() or [])],
+            {
+                "page": info.get_page(),
+                "per_page": info.get_per_page(),
+                "count": info.get_count(),
+                "more_records": info.get_more_records(),
+            }
+            if info
+            else None,
         )
 
     def _update_chunk(
@@ -555,7 +538,7 @@ class SdkTier:
                 message=choice_text(item.get_message()),
                 details=details_dict(item.get_details()),
             )
-        return WriteResult(id=rid, status="error", code="NO_RESULT", message="Zoho returned no result for this record")
+        return no_result(rid)
 
     @staticmethod
     def _field_details(module: str) -> Mapping[str, Any]:

@@ -274,27 +274,12 @@ def register(server: MCPServer, state: ServerState) -> None:
             missing=[i for i in ids if i not in found],
         )
 
-    server.add_tool(
-        get_account,
-        name="get_account",
-        title="Get account",
-        annotations=read_only("Get account"),
-        description=GET_ACCOUNT_DESCRIPTION,
-    )
-    server.add_tool(
-        search_accounts,
-        name="search_accounts",
-        title="Search accounts",
-        annotations=read_only("Search accounts"),
-        description=SEARCH_DESCRIPTION,
-    )
-    server.add_tool(
-        bulk_read_accounts,
-        name="bulk_read_accounts",
-        title="Read many accounts",
-        annotations=read_only("Read many accounts"),
-        description=BULK_READ_DESCRIPTION,
-    )
+    for fn, name, title, description in (
+        (get_account, "get_account", "Get account", GET_ACCOUNT_DESCRIPTION),
+        (search_accounts, "search_accounts", "Search accounts", SEARCH_DESCRIPTION),
+        (bulk_read_accounts, "bulk_read_accounts", "Read many accounts", BULK_READ_DESCRIPTION),
+    ):
+        server.add_tool(fn, name=name, title=title, annotations=read_only(title), description=description)
 
 
 def _listed(fields: list[str] | None) -> list[tuple[str, str]]:
