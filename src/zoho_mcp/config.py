@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     mcp_timeout: float = Field(30.0, gt=0, validation_alias=_env("ZOHO_MCP_TIMEOUT", "TIER1_TIMEOUT"))
     sdk_timeout: float = Field(60.0, gt=0, validation_alias=_env("ZOHO_SDK_TIMEOUT", "TIER2_TIMEOUT"))
     rest_timeout: float = Field(45.0, gt=0, validation_alias=_env("ZOHO_REST_TIMEOUT", "TIER3_TIMEOUT"))
+    #: How long the concurrency slot of a call we gave up on (timeout, cancellation, hedge loser)
+    #: stays reserved, because Zoho may still be processing it. None: the tier's timeout; 0: none.
+    abandoned_slot_linger: float | None = Field(None, ge=0, validation_alias=_env("ZOHO_ABANDONED_SLOT_LINGER"))
 
     # --- circuit breakers --------------------------------------------------------------------
     breaker_failure_threshold: int = Field(5, ge=1, validation_alias=_env("CIRCUIT_BREAKER_FAILURE_THRESHOLD"))

@@ -8,6 +8,12 @@ guard (so the breaker counts a timeout, but not a cancellation). A call the brea
 queues for a slot nor costs a credit. Reads may be hedged on the next tier when the primary is slow
 (`gateway_hedge.py`).
 
+A try we stop waiting for (timeout, cancellation, the loser of a hedge) is not over for Zoho, which
+keeps processing it within the org's concurrency limit: its slot lingers (ZOHO_ABANDONED_SLOT_LINGER;
+by default for as long as the tier usually takes — its observed p99, at most its timeout) instead of
+letting the failover send one request too many. And an
+org-wide 429 is not a tier's failure: no breaker counts it (it is still retried, then fails over).
+
 The one rule that overrides failover: a write that is not idempotent is never sent twice. Once an
 attempt may have reached Zoho, we do not know whether it was applied, so the gateway says so
 (`OutcomeUnknownError`) instead of trying another tier. Whether it may have reached Zoho is the
@@ -33,7 +39,7 @@ from zoho_mcp.logs import get_logger
 from zoho_mcp.resilience.breakers import BreakerRegistry
 from zoho_mcp.resilience.errors import AllTiersFailed, CircuitOpenError, ErrorCategory
 from zoho_mcp.resilience.health import HealthMonitor, TierStats
-from zoho_mcp.resilience.limits import ZohoLimiter, credits_for, is_heavy
+from zoho_mcp.resilience.limits import Slot, ZohoLimiter, credits_for, is_heavy
 from zoho_mcp.resilience.metrics import Metrics
 from zoho_mcp.resilience.retry import RetryBudget, RetryPolicy
 from zoho_mcp.tiers.base import (
@@ -130,6 +136,17 @@ def never_sent(exc: BaseException) -> bool:
     if sent is not None:
         return sent is False
     return isinstance(exc, (ConfigurationError, AuthError, RateLimitedError))
+
+
+def abandoned(exc: BaseException) -> bool:
+    """Whether a try ended with Zoho possibly still processing it: we stopped waiting (our timeout,
+    the tier's read timeout, a cancellation such as a hedge loser's) after the request may have left."""
+    if not isinstance(exc, Exception):
+        return True  # cancellation
+    details = getattr(exc, "details", None)
+    if isinstance(details, Mapping) and details.get("sent") is False:
+        return False
+    return isinstance(exc, TimeoutError) or getattr(exc, "code", None) == "TIMEOUT"
 
 
 def _category(exc: BaseException) -> str:
@@ -311,13 +328,26 @@ class ZohoGateway:
             await slot.__aenter__()
         except TimeoutError:
             raise LimiterTimeout(name, timeout) from None
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            slot.release()
+            raise TransientError(
+                f"no answer within the {timeout:g}s timeout", code="TIMEOUT", details={"sent": False}, tier=name
+            )
         try:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise TransientError(f"no answer within the {timeout:g}s timeout", code="TIMEOUT", tier=name)
-            return await self._call_tier(name, tier, op, remaining)
-        finally:
-            await slot.__aexit__(None, None, None)
+            result = await self._call_tier(name, tier, op, remaining)
+        except BaseException as exc:
+            self._end_try(slot, name, exc)
+            raise
+        slot.release()
+        return result
+
+    def _end_try(self, slot: Slot, name: str, exc: BaseException) -> None:
+        """Free the slot of a failed try, or keep it lingering if Zoho may still be processing it."""
+        if abandoned(exc):
+            slot.abandon(self.linger_for(name))
+        else:
+            slot.release()
 
     async def _call_tier(self, name: str, tier: Tier, op: Operation, timeout: float) -> Result:
         """One try, timed, with its outcome in the tier's stats (a cancellation records nothing)."""
@@ -382,6 +412,23 @@ class ZohoGateway:
             tier=name,
         )
 
+    def linger_for(self, name: str) -> float:
+        """How long the slot of an abandoned try of `name` stays reserved.
+
+        Zoho keeps working on it for about as long as that tier's calls usually take, so by default the
+        tier's observed p99 (at most its timeout; before enough samples, the hedge ceiling). The tier's
+        whole timeout would be safe but far too costly: every hedge loser would hold a slot for 30-60 s.
+        Not on the hot path: only abandoned tries ask.
+        """
+        configured = self.settings.abandoned_slot_linger
+        if configured is not None:
+            return configured
+        timeout = self._timeouts[name]
+        window = self.stats[name].latency
+        if len(window) < HEDGE_MIN_SAMPLES:
+            return min(timeout, self.settings.hedge_max_delay)
+        return min(timeout, window.percentile(99) or 0.0)
+
     def hedge_delay(self, name: str) -> float:
         """How long to wait for `name` before hedging: its p95, bounded; the maximum until it is known.
 
@@ -419,10 +466,14 @@ class ZohoGateway:
             except TimeoutError:
                 raise LimiterTimeout(name, wait) from None
             try:
-                return await tier.execute(probe)
+                result = await tier.execute(probe)
+            except BaseException as exc:
+                self._end_try(slot, name, exc)
+                raise
             finally:
-                await slot.__aexit__(None, None, None)
                 self._sync_credits(name, tier)
+            slot.release()
+            return result
 
         return run
 
@@ -431,7 +482,8 @@ class ZohoGateway:
         if isinstance(error, LimiterTimeout):
             log.info("health_probe_skipped", tier=name, reason="concurrency limit busy")
             return  # never sent: no evidence either way
-        self.breakers[name].record_probe(ok, epoch=self._probe_epoch.get(name))
+        if not isinstance(error, RateLimitedError):  # the org's limit says nothing about this tier
+            self.breakers[name].record_probe(ok, epoch=self._probe_epoch.get(name))
         self.stats[name].record_check(ok, error)
 
     def health(self) -> dict[str, Any]:

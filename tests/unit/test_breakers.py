@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from zoho_mcp.resilience.breakers import BreakerRegistry, TierBreaker
 from zoho_mcp.resilience.errors import CategorizedError, CircuitOpenError, ErrorCategory
 from zoho_mcp.resilience.metrics import Metrics
+from zoho_mcp.tiers.base import RateLimitedError, error_from_zoho_body
 
 
 class Boom(CategorizedError):
@@ -156,6 +157,40 @@ async def test_business_errors_neither_count_nor_reset(registry: BreakerRegistry
     with pytest.raises(Boom):
         await b.call(fail)
     assert b.state == "open"
+
+
+async def too_many() -> None:
+    raise error_from_zoho_body(429, {"code": "TOO_MANY_REQUESTS", "message": "concurrency limit"}, tier="sdk")
+
+
+@pytest.mark.anyio
+async def test_org_wide_429s_never_open_a_breaker_and_do_not_reset_it(registry: BreakerRegistry) -> None:
+    """Zoho's 429 is the org's limit, shared by every tier: it says nothing about this tier's health."""
+    b = registry["sdk"]
+    for _ in range(50):
+        with pytest.raises(RateLimitedError):
+            await b.call(too_many)
+    assert b.state == "closed"
+    assert b.failure_count == 0
+    await trip(b, 4)
+    with pytest.raises(RateLimitedError):
+        await b.call(too_many)
+    assert b.failure_count == 4  # not reset either: a dying tier behind 429s still trips
+    with pytest.raises(Boom):
+        await b.call(fail)
+    assert b.state == "open"
+
+
+@pytest.mark.anyio
+async def test_half_open_429_is_neither_a_trial_success_nor_a_failure(registry: BreakerRegistry, clock: FakeClock) -> None:
+    b = registry["sdk"]
+    await open_then_due(b, clock)
+    for _ in range(10):
+        with pytest.raises(RateLimitedError):
+            await b.call(too_many)
+    snap = b.snapshot()
+    assert snap["state"] == "half_open"
+    assert snap["trial_successes"] == 0 and snap["trials_in_flight"] == 0
 
 
 # --- open --------------------------------------------------------------------------------------

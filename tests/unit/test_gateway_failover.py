@@ -58,8 +58,10 @@ async def test_read_fails_over_to_next_tier(kind: str) -> None:
     assert who(result) == "sdk"
     assert tiers["mcp"].calls == expected_tries  # transient kinds retried, auth/config not
     assert tiers["rest"].calls == 0
-    assert gw.breakers["mcp"].failure_count == expected_tries
-    assert gw.stats["mcp"].failures == expected_tries
+    counted = 0 if kind.startswith("429") else expected_tries  # an org-wide 429 is no tier's failure
+    assert gw.breakers["mcp"].failure_count == counted
+    assert gw.stats["mcp"].failures == counted
+    assert gw.stats["mcp"].errors_by_category == {make_error_category(kind): expected_tries}
     assert metric(gw, "failovers", from_tier="mcp", to_tier="sdk", reason=make_error_category(kind)) == 1
     assert metric(gw, "retries", tier="mcp") == expected_tries - 1
 

@@ -181,7 +181,9 @@ async def test_credits_low_below_ten_percent() -> None:
     async with limiter.acquire(credits=1):
         pass
     snap = limiter.snapshot()
-    assert snap == {"in_flight": 0, "limit": 5, "credits_used": 91, "credits_remaining": 9, "credits_low": True}
+    assert snap == {
+        "in_flight": 0, "lingering": 0, "limit": 5, "credits_used": 91, "credits_remaining": 9, "credits_low": True
+    }
 
 
 @pytest.mark.anyio
@@ -201,6 +203,87 @@ async def test_observed_remaining_rebases_the_count() -> None:
     assert limiter.credits_remaining() == 594
     clock.now += DAY  # a day-old observation no longer applies
     assert limiter.credits_remaining() == 10_000
+
+
+# --- slots of abandoned calls linger -----------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("heavy", [False, True], ids=["light", "heavy"])
+async def test_an_abandoned_slot_stays_reserved_for_its_linger_then_frees_itself(heavy: bool) -> None:
+    clock = FakeClock()
+    limiter = ZohoLimiter(1, 100, clock=clock, heavy_concurrency=1)
+    got_in = anyio.Event()
+
+    async def waiter() -> None:
+        async with limiter.acquire(heavy=heavy):
+            got_in.set()
+
+    slot = limiter.acquire(credits=3, heavy=heavy)
+    await slot.__aenter__()
+    slot.abandon(5.0)  # returns at once: the caller does not wait for the linger
+    assert limiter.in_flight == 0 and limiter.heavy_in_flight == 0
+    assert limiter.snapshot()["lingering"] == 1
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        await wait_all_tasks_blocked()
+        assert not got_in.is_set()  # Zoho may still be processing the abandoned call
+        clock.now += 4.999
+        assert limiter.release_due() == 0
+        await wait_all_tasks_blocked()
+        assert not got_in.is_set()
+        clock.now += 0.001
+        assert limiter.release_due() == 1
+    assert got_in.is_set()
+    snap = limiter.snapshot()
+    assert snap["lingering"] == 0 and snap["in_flight"] == 0
+    assert snap["credits_used"] == 4  # the abandoned call's credits are not refunded
+    slot.release()  # already handed over: nothing is given back twice
+    slot.abandon(5.0)
+    async with limiter.acquire(heavy=heavy, timeout=0.0):
+        assert limiter.lingering == 0
+
+
+@pytest.mark.anyio
+async def test_a_due_lingering_slot_is_given_back_at_the_next_acquire_without_the_timer() -> None:
+    clock = FakeClock()
+    limiter = ZohoLimiter(1, 100, clock=clock)
+    async with limiter.acquire() as slot:
+        slot.abandon(30.0)  # the exit that follows gives nothing back a second time
+    assert limiter.lingering == 1
+    with pytest.raises(TimeoutError):
+        async with limiter.acquire(timeout=0.0):
+            pytest.fail("the slot is still reserved")
+    clock.now += 30.0  # the loop timer is 30 real seconds away: only the acquire can free it
+    with anyio.fail_after(1):
+        async with limiter.acquire(timeout=0.0):
+            assert limiter.in_flight == 1 and limiter.lingering == 0
+
+
+@pytest.mark.anyio
+async def test_linger_zero_gives_the_slot_back_at_once() -> None:
+    limiter = ZohoLimiter(1, 100, clock=FakeClock(), heavy_concurrency=1)
+    async with limiter.acquire(heavy=True) as slot:
+        slot.abandon(0.0)
+    assert limiter.lingering == 0
+    async with limiter.acquire(heavy=True, timeout=0.0):
+        assert limiter.in_flight == 1 and limiter.heavy_in_flight == 1
+
+
+@pytest.mark.anyio
+async def test_the_loop_timer_wakes_a_queued_waiter_even_when_nothing_else_happens() -> None:
+    limiter = ZohoLimiter(2, 100)  # the real clock: the timer is the only thing that frees these
+    first = limiter.acquire()
+    await first.__aenter__()
+    first.abandon(30.0)
+    second = limiter.acquire()
+    await second.__aenter__()
+    second.abandon(0.002)  # due before the first: the timer is re-armed for it
+    assert limiter.lingering == 2
+    with anyio.fail_after(5):
+        async with limiter.acquire():
+            assert limiter.lingering == 1
+    assert limiter.snapshot()["lingering"] == 1
 
 
 def test_invalid_limits_are_refused() -> None:

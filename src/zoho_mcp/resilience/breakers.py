@@ -17,9 +17,9 @@ into our events). What aiobreaker gets wrong for a tiered gateway, and how it is
    the reported time is hours off (or a TypeError) off UTC, and `utcnow()` warns on 3.12+. Here
    `opened_at` is a reading of an injected monotonic clock, and both gating and reporting use it.
 5. An excluded exception resets the consecutive failure counter, so alternating "not found" answers
-   would hide a dying tier. Here an error whose `counts_as_failure` is False counts as nothing: it
-   neither increments nor resets the counter, and in half-open it is neither a trial success nor a
-   failure (the permit is just released).
+   would hide a dying tier. Here an error whose `counts_as_failure` is False (a business answer, an
+   org-wide 429) counts as nothing: it neither increments nor resets the counter, and in half-open
+   it is neither a trial success nor a failure (the permit is just released).
 6. A listener that raises escapes into the call path. Our listeners are isolated and logged.
 7. A call admitted under one state that finishes under another (a closed-state call ending while the
    breaker is half-open) would be applied to the new state. Here an outcome only counts against the

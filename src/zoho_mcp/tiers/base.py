@@ -83,7 +83,16 @@ class TransientError(ZohoError):
 
 
 class RateLimitedError(TransientError):
-    """429 TOO_MANY_REQUESTS: Zoho's concurrency or credit limit."""
+    """429 TOO_MANY_REQUESTS: Zoho's concurrency or credit limit.
+
+    The limit is the org's, shared by every tier, so it says nothing about the health of the tier
+    that met it: no breaker counts it (one slow tier must not open the others' breakers). It is
+    still retried with backoff, then fails over.
+    """
+
+    @property
+    def counts_as_failure(self) -> bool:
+        return False
 
 
 class AuthError(ZohoError):
