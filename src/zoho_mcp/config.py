@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DataCenter = Literal["us", "eu", "in", "au", "jp", "cn", "ca", "sa", "uk"]
@@ -130,8 +130,55 @@ class Settings(BaseSettings):
         "info", validation_alias=_env("ZOHO_MCP_LOG_LEVEL", "LOG_LEVEL")
     )
 
+    @field_validator(
+        "client_id",
+        "client_secret",
+        "refresh_token",
+        "access_token",
+        "data_center",
+        "accounts_url_override",
+        "api_domain_override",
+        "mcp_url",
+        "mcp_token",
+        "server_token",
+        "concurrency_limit",
+        "daily_credits",
+        "state_dir",
+        "abandoned_slot_linger",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`ZOHO_CLIENT_SECRET=` in a .env file means "not set", never an empty secret."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("data_center", "edition", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("accounts_url_override", "api_domain_override")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not _looks_like_http_url(value):
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://accounts.zoho.eu")
+        return value
+
+    @field_validator("mcp_url")
+    @classmethod
+    def _mcp_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _looks_like_http_url(value.get_secret_value()):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://<server>.zohomcp.com/mcp/<key>/message")
+        return value
+
     @model_validator(mode="after")
     def _check_delays(self) -> Settings:
+        if not (self.enable_mcp or self.enable_sdk or self.enable_rest):
+            raise ValueError(
+                "every tier is disabled: set at least one of ENABLE_TIER1_MCP, ENABLE_TIER2_SDK, ENABLE_TIER3_REST to true"
+            )
         if self.retry_max_delay < self.retry_base_delay:
             raise ValueError("RETRY_MAX_DELAY must be at least RETRY_BASE_DELAY")
         if self.hedge_max_delay < self.hedge_min_delay:
@@ -201,6 +248,13 @@ class Settings(BaseSettings):
         return missing
 
 
+def _looks_like_http_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class SettingsError(Exception):
     """A setting is missing or invalid; the message names the variable and says how to fix it."""
 
@@ -222,6 +276,8 @@ def load_settings(**overrides: object) -> Settings:
         err = exc.errors()[0]
         loc = err.get("loc") or ()
         name = _alias_of(str(loc[0])) if loc else "settings"
+        if not loc:
+            raise SettingsError(f"invalid settings: {str(err.get('msg')).removeprefix('Value error, ')}") from None
         value = err.get("input")
         shown = "" if name in _SECRET_VARS or isinstance(value, dict) else f" (got {value!r})"
         raise SettingsError(f"invalid setting {name}{shown}: {err.get('msg')}") from None

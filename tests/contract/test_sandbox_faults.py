@@ -229,6 +229,8 @@ BAD_RULES = [
     pytest.param({"surface": "crm", "probability": 2}, id="bad-probability"),
     pytest.param({"surface": "crm", "count": 0}, id="bad-count"),
     pytest.param({"surface": "crm", "colour": "red"}, id="unknown-key"),
+    pytest.param({"surface": "crm", "mode": "error", "status": 200}, id="error-with-success-status"),
+    pytest.param({"surface": "mcp", "mode": "rate_limit", "status": 302}, id="rate-limit-with-redirect"),
 ]
 
 
@@ -278,5 +280,8 @@ def test_reset_clears_faults_journal_and_tokens(admin: SandboxAdmin, sandbox_tok
 def test_bad_admin_input(admin: SandboxAdmin) -> None:
     assert admin.http.post("/faults", content=b"{nope").status_code == 400
     assert admin.http.post("/clock", json={"advance": -1}).status_code == 400
+    assert admin.http.post("/clock", json={"advance": 1e308}).status_code == 400
+    assert admin.http.get("/journal", params={"since": "abc"}).status_code == 400
+    assert admin.http.get("/journal", params={"since": "0"}).status_code == 200
     assert admin.http.post("/config", json={"no_such_knob": 1}).status_code == 400
     assert admin.http.get("/nothing").status_code == 404

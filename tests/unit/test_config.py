@@ -64,10 +64,14 @@ def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_secret_values_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZOHO_MCP_URL", "{not-a-url-but-secret-key}")
+    monkeypatch.setenv("ZOHO_MCP_URL", "https://x.zohomcp.com/mcp/secret-key-123/message")
     s = load_settings()
     assert "secret-key" not in repr(s)
     assert "secret-key" not in str(s.mcp_url)
+    monkeypatch.setenv("ZOHO_MCP_URL", "{not-a-url-but-secret-key}")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "ZOHO_MCP_URL" in str(info.value) and "secret-key" not in str(info.value)
 
 
 def test_missing_connection_settings_are_named() -> None:
@@ -88,3 +92,30 @@ def test_cli_invalid_setting_is_one_line_exit_2(tmp_path) -> None:
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "RETRY_MAX_DELAY" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"ZOHO_ACCOUNTS_URL": "notaurl"}, "ZOHO_ACCOUNTS_URL"),
+        ({"ZOHO_REST_API_DOMAIN": "ftp://x"}, "ZOHO_API_DOMAIN"),
+        ({"ZOHO_MCP_URL": "zohomcp.com/mcp/k/message"}, "ZOHO_MCP_URL"),
+        (
+            {"ENABLE_TIER1_MCP": "false", "ENABLE_TIER2_SDK": "false", "ENABLE_TIER3_REST": "false"},
+            "ENABLE_TIER1_MCP, ENABLE_TIER2_SDK, ENABLE_TIER3_REST",
+        ),
+    ],
+)
+def test_more_invalid_settings_are_refused(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], needle: str) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(SettingsError, match=needle):
+        load_settings()
+
+
+def test_blank_values_mean_unset_and_case_is_forgiven(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOHO_CLIENT_SECRET", "")
+    monkeypatch.setenv("ZOHO_DATA_CENTER", "EU")
+    s = load_settings()
+    assert s.client_secret is None and "ZOHO_CLIENT_SECRET" in s.missing_connection_settings()
+    assert s.api_domain == "https://www.zohoapis.eu"

@@ -28,6 +28,10 @@ from zoho_mcp.sandbox.faults import FaultRuleError
 from zoho_mcp.sandbox.state import SandboxState
 
 
+#: Moving the clock further than this only makes every new token expire at once; refuse it.
+MAX_ADVANCE_S = 366 * 24 * 3600
+
+
 def _bad(message: str, status: int = 400) -> tuple[int, Any]:
     return status, {"error": message}
 
@@ -67,7 +71,9 @@ def handle_admin(state: SandboxState, method: str, parts: list[str], query: Mapp
         if method == "GET":
             entries = list(state.journal)
             since = query.get("since")
-            if since and since.isdigit():
+            if since is not None:
+                if not (since.isascii() and since.isdigit()):
+                    return _bad("since must be a whole number of journal entries, e.g. ?since=10")
                 entries = entries[int(since):]
             surface = query.get("surface")
             if surface:
@@ -92,8 +98,8 @@ def handle_admin(state: SandboxState, method: str, parts: list[str], query: Mapp
     if head == "clock" and len(parts) == 1:
         if method == "POST":
             advance = payload.get("advance", 0) if isinstance(payload, dict) else None
-            if isinstance(advance, bool) or not isinstance(advance, (int, float)) or advance < 0:
-                return _bad("advance must be a non-negative number of seconds")
+            if isinstance(advance, bool) or not isinstance(advance, (int, float)) or not 0 <= advance <= MAX_ADVANCE_S:
+                return _bad(f"advance must be a number of seconds from 0 to {MAX_ADVANCE_S} (one year)")
             state.clock.advance(float(advance))
         if method in ("GET", "POST"):
             return 200, {"now": state.clock.now(), "offset": state.clock.offset}
