@@ -249,8 +249,12 @@ class Settings(BaseSettings):
 
 
 def _looks_like_http_url(value: str) -> bool:
+    """An http(s) URL with a host. An unexpanded `${VAR}` passes here: `serve` names every such
+    placeholder in one line, which says more than "not a URL" would."""
     from urllib.parse import urlsplit
 
+    if value.strip().startswith("${"):
+        return True
     parts = urlsplit(value.strip())
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 

@@ -300,7 +300,7 @@ class ZohoGateway:
         breaker = self.breakers[name]
         if breaker.state == "open":
             self.metrics.rejected(name)
-            raise CircuitOpenError(name, breaker.retry_in())
+            raise breaker.open_error()
         tier = self.tiers[name]
         clock = self._clock
         deadline = clock() + self._timeouts[name]
@@ -483,12 +483,17 @@ class ZohoGateway:
             log.info("health_probe_skipped", tier=name, reason="concurrency limit busy")
             return  # never sent: no evidence either way
         if not isinstance(error, RateLimitedError):  # the org's limit says nothing about this tier
-            self.breakers[name].record_probe(ok, epoch=self._probe_epoch.get(name))
+            self.breakers[name].record_probe(ok, epoch=self._probe_epoch.get(name), error=error)
         self.stats[name].record_check(ok, error)
 
     def health(self) -> dict[str, Any]:
         """DESIGN.md's zoho://health document, plus the limiter's snapshot under "limits".
 
+        A tier is `healthy` when it is enabled, its circuit is not open, its last probe did not fail
+        and its recent calls do not mostly fail (TierStats.healthy: ≥ half of the last 10 failed, with
+        at least 3 failures, is unhealthy). Overall: `unhealthy` when no enabled tier is healthy (so
+        not open); `healthy` when every enabled tier is healthy with a closed circuit and the daily
+        credits are not low; `degraded` otherwise.
         Only counts, states and times appear: no error message, so no secret can leak through it.
         """
         tiers: dict[str, Any] = {}
@@ -500,7 +505,7 @@ class ZohoGateway:
             snap = self.stats[name].snapshot()
             healthy = enabled and circuit != "open" and bool(snap["healthy"])
             if enabled:
-                serving += circuit != "open"
+                serving += healthy
                 all_good = all_good and circuit == "closed" and healthy
             tiers[name] = {
                 "enabled": enabled,

@@ -20,7 +20,7 @@ import anyio
 from anyio import CancelScope
 from anyio.abc import TaskGroup
 
-from zoho_mcp.resilience.errors import AllTiersFailed, CircuitOpenError
+from zoho_mcp.resilience.errors import AllTiersFailed
 from zoho_mcp.tiers.base import Operation, Result
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class _Race:
         if breaker.state != "open":
             return False
         self.gw.metrics.rejected(name)
-        self.causes[name] = CircuitOpenError(name, breaker.retry_in())
+        self.causes[name] = breaker.open_error()
         return True
 
     def _next_candidate(self, index: int) -> str | None:

@@ -17,7 +17,7 @@ import pytest
 from zoho_mcp.config import Settings
 from zoho_mcp.logs import configure_logging
 from zoho_mcp.sandbox.app import SandboxConfig, SandboxServer
-from zoho_mcp.tiers.auth import TokenManager
+from zoho_mcp.tiers.auth import TokenManager, TokenRequestLimited
 from zoho_mcp.tiers.base import AuthError, GetRecords
 from zoho_mcp.tiers.rest import RestTier
 
@@ -158,11 +158,12 @@ async def test_zoho_throttle_is_reported_and_remembered(sandbox_settings: Settin
     mgr = TokenManager(sandbox_settings, clock=lambda: now[0])
     try:
         first = await mgr.get_token()
-        with pytest.raises(AuthError) as info:
+        with pytest.raises(TokenRequestLimited) as info:
             await mgr.refresh_after_401(first)
         assert info.value.code == "TOKEN_THROTTLED" and "10 minutes" in info.value.message
+        assert not isinstance(info.value, AuthError) and info.value.details["sent"] is False
         now[0] += 5
-        with pytest.raises(AuthError) as again:
+        with pytest.raises(TokenRequestLimited) as again:
             await mgr.get_token()
         assert again.value.code == "TOKEN_THROTTLED"
     finally:
@@ -180,7 +181,7 @@ async def test_never_more_than_ten_token_requests_in_ten_minutes(sandbox_setting
             now[0] += 1
             try:
                 token = await mgr.refresh_after_401(token)
-            except AuthError as exc:
+            except TokenRequestLimited as exc:
                 assert exc.code == "TOKEN_REQUEST_LIMIT"
                 assert exc.details["retry_in"] > 500
         assert len(oauth_requests(admin)) == 10

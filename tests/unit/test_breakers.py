@@ -670,3 +670,39 @@ async def test_probe_evidence_from_an_older_state_is_ignored(registry: BreakerRe
     assert b.state == "half_open"
     b.record_probe(True, epoch=b.epoch)  # a probe started under this state counts
     assert b.snapshot()["trial_successes"] == 1
+
+
+@pytest.mark.anyio
+async def test_circuit_open_error_carries_the_cause_until_the_breaker_closes() -> None:
+    """UAT: callers saw only "circuit open … next trial in 60s"; the cause was only on stderr."""
+    from zoho_mcp.resilience.errors import CircuitOpenError as _Open
+
+    now = [0.0]
+    b = TierBreaker("rest", failure_threshold=2, recovery_timeout=10.0, success_threshold=1, clock=lambda: now[0])
+
+    class Boom(Exception):
+        category = "transient"
+        code = "TOKEN_CONNECT_ERROR"
+
+    async def fail() -> None:
+        raise Boom("could not reach http://127.0.0.1:9: check ZOHO_ACCOUNTS_URL")
+
+    async def ok() -> str:
+        return "ok"
+
+    for _ in range(2):
+        with pytest.raises(Boom):
+            await b.call(fail)
+    with pytest.raises(_Open) as info:
+        await b.call(ok)
+    assert isinstance(info.value.cause, Boom)
+    assert info.value.cause_info is not None and info.value.cause_info["code"] == "TOKEN_CONNECT_ERROR"
+    assert "check ZOHO_ACCOUNTS_URL" in str(info.value)
+    b.record_probe(False, error=RuntimeError("probe: HTTP 503"))  # open, not due: ignored
+    assert isinstance(b.last_failure, Boom)
+    now[0] = 10.0
+    b.record_probe(False, error=RuntimeError("probe: HTTP 503"))  # a failed trial: the newest cause
+    assert b.open_error().cause_info["message"] == "probe: HTTP 503"  # type: ignore[index]
+    now[0] = 20.0
+    assert await b.call(ok) == "ok"
+    assert b.state == "closed" and b.last_failure is None

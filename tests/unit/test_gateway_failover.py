@@ -186,7 +186,8 @@ async def test_failover_disabled_primary_disabled_uses_first_enabled() -> None:
 
 
 async def test_no_tier_enabled_is_one_clear_error() -> None:
-    gw, _, _ = make_gateway({}, enable_mcp=False, enable_sdk=False, enable_rest=False)
+    # Settings refuse every tier off; a gateway given no tier objects has none enabled either.
+    gw, _, _ = make_gateway({})
     with pytest.raises(AllTiersFailed, match="no tier is enabled"):
         await gw.execute(READ)
 

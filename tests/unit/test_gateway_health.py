@@ -10,6 +10,7 @@ import pytest
 
 from test_gateway_fakes import fresh_logging, ID, REFRESH, SECRET, FakeTier, make_gateway, settings, three
 from zoho_mcp.gateway import ZohoGateway, build_gateway
+from zoho_mcp.resilience.errors import AllTiersFailed
 from zoho_mcp.tiers.base import AuthError, GetRecords, TransientError
 from zoho_mcp.tiers.selector import RoutingHints
 
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.anyio
 __all__ = ["fresh_logging"]  # autouse fixture, imported to apply here
 
 READ = GetRecords("Accounts", (ID,))
+READ_OK = None  # a FakeTier step that answers normally
 TIER_KEYS = {
     "enabled",
     "circuit",
@@ -65,7 +67,9 @@ async def test_health_counts_calls_and_latency() -> None:
     assert mcp["success_rate"] == 0.0
     assert (sdk["requests"], sdk["successes"], sdk["success_rate"]) == (1, 1, 1.0)
     assert sdk["latency_ms"]["p50"] == 0.0  # the fake clock did not move
-    assert doc["status"] == "healthy"  # still closed, below the unhealthy streak
+    # MCP is closed but failed every recent call (3 of 3): not healthy, while SDK serves
+    assert mcp["circuit"] == "closed" and mcp["healthy"] is False and sdk["healthy"] is True
+    assert doc["status"] == "degraded"
 
 
 async def test_disabled_tier_is_listed_but_not_counted() -> None:
@@ -94,7 +98,7 @@ async def test_status_degraded_then_unhealthy_as_circuits_open() -> None:
 
 
 async def test_no_enabled_tier_is_unhealthy() -> None:
-    gw, _, _ = make_gateway({}, enable_mcp=False, enable_sdk=False, enable_rest=False)
+    gw, _, _ = make_gateway({})  # Settings refuse every tier off; no tier object means none enabled
     assert gw.health()["status"] == "unhealthy"
 
 
@@ -176,3 +180,35 @@ async def test_build_gateway_uses_the_tier_factory(tmp_path: Path) -> None:
         assert gw.health()["tiers"]["mcp"]["enabled"] is False
     finally:
         await gw.aclose()
+
+
+async def test_every_tier_failing_is_unhealthy_not_degraded() -> None:
+    """UAT: 503 on every surface — MCP and SDK circuits open, REST failing 3 of its last 4 calls —
+    was reported `degraded` with REST `healthy: true`. No enabled tier is healthy: `unhealthy`."""
+    down = TransientError("down", code="HTTP_503", status=503, tier="rest")
+    tiers = three(rest=(down, READ_OK, down, down))
+    gw, _, _ = make_gateway(tiers, retry_max_attempts=1)
+    gw.breakers["mcp"].force_open()
+    gw.breakers["sdk"].force_open()
+    for _ in range(4):
+        try:
+            await gw.execute(READ)
+        except AllTiersFailed:
+            pass
+    doc = gw.health()
+    assert_shape(doc)
+    rest = doc["tiers"]["rest"]
+    assert (rest["circuit"], rest["requests"], rest["failures"]) == ("closed", 4, 3)
+    assert rest["healthy"] is False
+    assert doc["tiers"]["mcp"]["healthy"] is False and doc["tiers"]["sdk"]["healthy"] is False
+    assert doc["status"] == "unhealthy"
+
+
+async def test_a_failed_probe_makes_a_closed_tier_unhealthy() -> None:
+    tiers = three()
+    tiers["rest"].probe_error = TransientError("down", code="HTTP_503", status=503, tier="rest")
+    gw, _, _ = make_gateway(tiers)
+    doc = await gw.check_health()
+    assert_shape(doc)
+    assert doc["tiers"]["rest"]["circuit"] == "closed" and doc["tiers"]["rest"]["healthy"] is False
+    assert doc["status"] == "degraded"

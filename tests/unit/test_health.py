@@ -114,6 +114,8 @@ def test_real_clock_last_check_is_utc() -> None:
 
 def test_consecutive_call_failures_make_unhealthy_until_a_success() -> None:
     stats = TierStats(unhealthy_after=3)
+    for _ in range(7):  # enough recent successes that three failures are a streak, not most calls
+        stats.record(0.1, True)
     for _ in range(2):
         stats.record(0.1, False, ErrorCategory.TRANSIENT)
     assert stats.healthy
@@ -286,3 +288,19 @@ def test_monitor_parameters_are_validated() -> None:
         HealthMonitor({}, interval=0, timeout=1)
     with pytest.raises(ValueError):
         HealthMonitor({}, interval=1, timeout=0)
+
+
+def test_recent_calls_mostly_failing_make_unhealthy() -> None:
+    """UAT: REST had failed 3 of its last 4 calls and still said healthy. Unhealthy when at least half
+    of the last 10 calls failed and at least 3 did; a few failures among successes are not."""
+    stats = TierStats(unhealthy_after=5)
+    for ok in (False, True, False, False):
+        stats.record(0.1, ok, None if ok else ErrorCategory.TRANSIENT)
+    assert stats.consecutive_failures == 2 and not stats.healthy
+    quiet = TierStats()
+    for ok in (False, True, False):  # two failures: not yet a pattern
+        quiet.record(0.1, ok, None if ok else ErrorCategory.TRANSIENT)
+    assert quiet.healthy
+    for _ in range(6):
+        stats.record(0.1, True)
+    assert stats.recent_failures == 3 and stats.healthy  # 3 of the last 10: recovered

@@ -96,3 +96,48 @@ def test_credentials_and_setup_both_wrong_is_reported_the_same_way_every_time() 
             order[1]: AuthError("bad client", code="INVALID_CLIENT"),
         }
         assert failure_from_exception(AllTiersFailed(causes), tool="t").code == "ZOHO_AUTH_FAILED"
+
+
+def test_only_the_tiers_tried_are_named() -> None:
+    exc = AllTiersFailed({"rest": TransientError("boom", code="HTTP_503", status=503, tier="rest")})
+    f = failure_from_exception(exc, tool="t")
+    assert f.code == "ZOHO_UNAVAILABLE"
+    assert "(REST)" in f.message and "MCP" not in f.message and "SDK" not in f.message
+    assert "HTTP_503: boom" in f.message
+
+
+def test_the_cause_behind_an_open_circuit_is_shown_and_decides_the_code() -> None:
+    connect = TransientError(
+        "could not reach Zoho's accounts server http://127.0.0.1:9 (ConnectError): check ZOHO_ACCOUNTS_URL",
+        code="TOKEN_CONNECT_ERROR",
+        details={"sent": False},
+    )
+    f = failure_from_exception(AllTiersFailed({"rest": CircuitOpenError("rest", 60.0, connect)}), tool="t")
+    assert f.code == "ZOHO_UNAVAILABLE"
+    assert "rest: circuit open since the last failure: TOKEN_CONNECT_ERROR" in f.message
+    assert "ZOHO_ACCOUNTS_URL" in (f.hint or "") and "retry in about 60 s" in (f.hint or "")
+    assert f.details["tiers"]["rest"]["code"] == "TOKEN_CONNECT_ERROR"
+    register_secret("s3cr3t-behind-circuit-99")
+    auth = AuthError("refused s3cr3t-behind-circuit-99", code="INVALID_CLIENT_SECRET")
+    exc = AllTiersFailed({"sdk": CircuitOpenError("sdk", 30.0, auth), "rest": CircuitOpenError("rest", 30.0, auth)})
+    g = failure_from_exception(exc, tool="t")
+    assert g.code == "ZOHO_AUTH_FAILED" and "temporary" not in g.text()
+    assert "INVALID_CLIENT_SECRET" in g.message and "s3cr3t-behind-circuit-99" not in g.text()
+    # a lone CircuitOpenError reads the same way
+    assert failure_from_exception(CircuitOpenError("rest", 5.0, auth), tool="t").code == "ZOHO_AUTH_FAILED"
+
+
+def test_the_local_token_request_limit_is_not_a_credentials_failure() -> None:
+    from zoho_mcp.tiers.auth import TokenRequestLimited
+
+    limit = TokenRequestLimited(
+        "not asking Zoho for another access token: 10 token requests were made in the last 10 minutes",
+        code="TOKEN_REQUEST_LIMIT",
+        details={"retry_in": 589.0, "sent": False},
+    )
+    exc = AllTiersFailed({"sdk": limit, "rest": limit})
+    f = failure_from_exception(exc, tool="t")
+    assert f.code == "TOKEN_REQUEST_LIMIT" and f.code != "ZOHO_AUTH_FAILED"
+    assert "protects the account" in f.message and "589" in (f.hint or "")
+    assert "not a credentials problem" in (f.hint or "")
+    assert f.details["retry_in"] == 589.0

@@ -90,6 +90,7 @@ class _Accounting(CircuitBreakerBaseState):
 
     def _record_failure(self, exception: BaseException) -> None:
         br = self._breaker
+        br.last_failure = exception
         br._inc_counter()
         for listener in br._listeners:
             listener.failure(br, exception)
@@ -118,7 +119,7 @@ class _Open(_Accounting, CircuitOpenState):
     def before_call(self, func: Any, *args: Any, **kwargs: Any) -> None:
         br = self._breaker
         if not br.trial_due():
-            raise CircuitOpenError(br.name, br.seconds_until_trial())
+            raise CircuitOpenError(br.name, br.seconds_until_trial(), br.last_failure)
 
     def on_success(self) -> None:
         return None
@@ -165,6 +166,9 @@ class _Breaker(CircuitBreaker):
         listener: CircuitBreakerListener,
     ) -> None:
         self._clock = clock
+        #: The last error that counted against this breaker (kept through open and half-open, so
+        #: a refused call can name the real cause); cleared when the breaker closes.
+        self.last_failure: BaseException | None = None
         self.recovery_timeout = float(recovery_timeout)
         self.success_threshold = success_threshold
         super().__init__(
@@ -190,6 +194,7 @@ class _Breaker(CircuitBreaker):
             storage.opened_at = self._clock()
         if new is _CLOSED:
             storage.reset_counter()
+            self.last_failure = None
         storage.state = new
         self._state = self._create_new_state(new, prev_state=old, notify=False)
         for listener in self._listeners:
@@ -311,6 +316,15 @@ class TierBreaker:
         """The underlying aiobreaker object (its `current_state`, `fail_counter`, `opens_at` are right)."""
         return self._cb
 
+    @property
+    def last_failure(self) -> BaseException | None:
+        """The last error that counted against this breaker while it is not closed-and-clean."""
+        return self._cb.last_failure
+
+    def open_error(self) -> CircuitOpenError:
+        """The error for a call refused now: when the next trial is due, and the real cause."""
+        return CircuitOpenError(self.name, self.retry_in(), self._cb.last_failure)
+
     def retry_in(self) -> float | None:
         """Seconds until the next trial may run: None when closed, 0.0 when trials run now."""
         st = self._cb._state.state
@@ -342,11 +356,11 @@ class TierBreaker:
         st = self._current()
         if st.state is _OPEN:
             self.rejections += 1
-            raise CircuitOpenError(self.name, self._cb.seconds_until_trial())
+            raise CircuitOpenError(self.name, self._cb.seconds_until_trial(), self._cb.last_failure)
         if st.state is _HALF_OPEN:
             if st.in_flight >= self.half_open_calls:
                 self.rejections += 1
-                raise CircuitOpenError(self.name, None)
+                raise CircuitOpenError(self.name, None, self._cb.last_failure)
             st.in_flight += 1
             try:
                 return await st.call_async(fn, *args, **kwargs)  # type: ignore[no-any-return]
@@ -354,17 +368,18 @@ class TierBreaker:
                 st.in_flight -= 1
         return await st.call_async(fn, *args, **kwargs)  # type: ignore[no-any-return]
 
-    def record_probe(self, ok: bool, *, epoch: int | None = None) -> None:
+    def record_probe(self, ok: bool, *, epoch: int | None = None, error: BaseException | None = None) -> None:
         """Count a health-probe outcome: a trial in half-open (success towards closing, failure
         reopens), a normal outcome when closed; ignored while open and not yet due, and ignored when
-        `epoch` (read when the probe started) shows the state changed while it ran."""
+        `epoch` (read when the probe started) shows the state changed while it ran. `error` is the
+        probe's own error, kept as the breaker's last failure (the cause callers are shown)."""
         st = self._current()
         if st.state is _OPEN or (epoch is not None and epoch != self.epoch):
             return
         if ok:
             st._handle_success()
         else:
-            st._record_failure(ProbeFailed(f"health probe of {self.name} failed"))
+            st._record_failure(error if error is not None else ProbeFailed(f"health probe of {self.name} failed"))
 
     # --- manual control ------------------------------------------------------------------------
 

@@ -80,6 +80,12 @@ def _rank(data: list[float], q: float) -> float:
     return data[k]
 
 
+#: A tier whose recent calls mostly fail is unhealthy: at least half of the last RECENT_WINDOW calls
+#: failed, and at least RECENT_MIN_FAILURES of them (two failures in a quiet hour are not a pattern).
+RECENT_WINDOW = 10
+RECENT_MIN_FAILURES = 3
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -89,8 +95,10 @@ class TierStats:
 
     `record(latency_s, ok, category)` counts one call: `ok` decides success or failure, and a given
     `category` is tallied in `errors_by_category` whatever `ok` is (the gateway may count a business
-    answer as a success of the tier and still show it). `healthy` is False after a failed health probe
-    or after `unhealthy_after` consecutive failed calls, until the next success.
+    answer as a success of the tier and still show it). `healthy` is False while the last health probe
+    failed, after `unhealthy_after` consecutive failed calls (until the next success), or while its
+    recent calls mostly fail (≥ half of the last RECENT_WINDOW, and at least RECENT_MIN_FAILURES):
+    a tier failing three calls in four is not healthy just because one got through.
     `success_rate` is 1.0 before any request (no evidence of failure); latencies are None without samples.
     """
 
@@ -102,6 +110,7 @@ class TierStats:
         "latency",
         "unhealthy_after",
         "consecutive_failures",
+        "recent",
         "last_check",
         "last_check_ok",
         "last_check_error",
@@ -122,6 +131,7 @@ class TierStats:
         self.latency = LatencyWindow(window)
         self.unhealthy_after = unhealthy_after
         self.consecutive_failures = 0
+        self.recent: deque[bool] = deque(maxlen=RECENT_WINDOW)
         self.last_check: datetime | None = None
         self.last_check_ok: bool | None = None
         self.last_check_error: str | None = None
@@ -130,6 +140,7 @@ class TierStats:
     def record(self, latency_s: float, ok: bool, category: Any = None) -> None:
         self.requests += 1
         self.latency._samples.append(latency_s)
+        self.recent.append(ok)
         if ok:
             self.successes += 1
             self.consecutive_failures = 0
@@ -153,8 +164,21 @@ class TierStats:
         return 1.0 if self.requests == 0 else self.successes / self.requests
 
     @property
+    def recent_failures(self) -> int:
+        return len(self.recent) - sum(self.recent)
+
+    @property
+    def mostly_failing(self) -> bool:
+        failed = self.recent_failures
+        return failed >= RECENT_MIN_FAILURES and failed * 2 >= len(self.recent)
+
+    @property
     def healthy(self) -> bool:
-        return self.last_check_ok is not False and self.consecutive_failures < self.unhealthy_after
+        return (
+            self.last_check_ok is not False
+            and self.consecutive_failures < self.unhealthy_after
+            and not self.mostly_failing
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -79,8 +79,8 @@ def parse_rule(rule_id: str, spec: Any) -> FaultRule:
         status = 429 if mode == "rate_limit" else 503
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise FaultRuleError("status must be an HTTP status code")
-    if mode in ("error", "rate_limit") and surface != "oauth" and status < 400:
-        raise FaultRuleError("an error fault needs an error status (400-599); only the oauth surface answers errors with 200")
+    if mode in ("error", "rate_limit") and surface != "oauth" and status < 400 and spec.get("body") is None:
+        raise FaultRuleError("an error fault needs an error status (400-599), or a 'body' to answer with; only the oauth surface answers errors with 200 by itself")
     latency = spec.get("latency_ms", 0) or 0
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0 or latency > 600_000:
         raise FaultRuleError("latency_ms must be a number from 0 to 600000")

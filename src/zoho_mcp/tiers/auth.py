@@ -26,7 +26,7 @@ import httpx
 
 from zoho_mcp.config import Settings
 from zoho_mcp.logs import get_logger, register_secret
-from zoho_mcp.tiers.base import AuthError, ConfigurationError, TransientError, ZohoError
+from zoho_mcp.tiers.base import AuthError, ConfigurationError, RateLimitedError, TransientError, ZohoError
 from zoho_mcp.tiers.token_store import StoredToken, TokenStore, store_key
 
 log = get_logger(__name__)
@@ -34,6 +34,10 @@ log = get_logger(__name__)
 #: Zoho: at most 10 access-token requests per 10 minutes per refresh token (reference §3.3).
 TOKEN_REQUEST_LIMIT = 10
 TOKEN_REQUEST_WINDOW = 600.0
+#: After a failed refresh, callers get the same error without a new request for this long, doubling
+#: per consecutive failure up to the maximum: retries across tiers and probes then cost one request.
+FAILURE_BACKOFF_MIN = 1.0
+FAILURE_BACKOFF_MAX = 30.0
 #: Refresh this long before expiry (capped at 10% of the token's lifetime for short test ttls).
 REFRESH_MARGIN = 60.0
 DEFAULT_TTL = 3600.0
@@ -79,8 +83,20 @@ class _Token:
         return f"_Token(value='***', api_domain={self.api_domain!r}, expires_at={self.expires_at!r})"
 
 
-def _copy_error(exc: ZohoError) -> ZohoError:
-    return type(exc)(exc.message, code=exc.code, details=exc.details, status=exc.status, tier=exc.tier)
+class TokenRequestLimited(RateLimitedError):
+    """No token request was sent because of a token-request limit: our local window (mirroring
+    Zoho's 10 per 10 minutes) or Zoho's own throttle answer. Not a credentials problem, not this
+    tier's failure (no breaker counts it), and not worth an immediate retry: `details["retry_in"]`
+    says when a request may be made again, `details["sent"]` is False (no CRM call was made)."""
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
+def _copy_error(exc: ZohoError, **extra: Any) -> ZohoError:
+    details = {**exc.details, **extra}
+    return type(exc)(exc.message, code=exc.code, details=details, status=exc.status, tier=exc.tier)
 
 
 def token_error_from_response(status: int, body: Any, *, accounts_url: str) -> ZohoError:
@@ -101,12 +117,12 @@ def token_error_from_response(status: int, body: Any, *, accounts_url: str) -> Z
     error = str(body.get("error") or "")
     description = str(body.get("error_description") or "")
     if status == 429 or error.lower() == "access denied" or "too many requests" in description.lower():
-        return AuthError(
+        return TokenRequestLimited(
             "Zoho throttled access-token requests for this refresh token (more than 10 in 10 minutes); "
             "wait about 10 minutes before retrying, and make sure only one process refreshes this token "
             "(zoho-mcp persists its token in ZOHO_STATE_DIR to avoid this)",
             code="TOKEN_THROTTLED",
-            details={"error": error, "retry_in": TOKEN_REQUEST_WINDOW},
+            details={"error": error, "retry_in": TOKEN_REQUEST_WINDOW, "sent": False},
             status=status,
         )
     if error in _TOKEN_ERRORS:
@@ -165,6 +181,8 @@ class TokenManager:
         self._requests: deque[float] = deque()
         self._blocked_until = 0.0
         self._proactive_retry_at = 0.0
+        self._failures_in_row = 0
+        self._retry_after = 0.0
         self._loop_token: anyio.lowlevel.EventLoopToken | None = None
         self._loop_thread: int | None = None
         self._closed = False
@@ -371,18 +389,23 @@ class TokenManager:
             self._requests.popleft()
         if now < self._blocked_until:
             wait = self._blocked_until - now
-            raise AuthError(
+            raise TokenRequestLimited(
                 f"Zoho throttled access-token requests; not asking again for {wait:.0f} s",
                 code="TOKEN_THROTTLED",
-                details={"retry_in": round(wait, 1)},
+                details={"retry_in": round(wait, 1), "sent": False},
             )
         if len(self._requests) >= TOKEN_REQUEST_LIMIT:
             wait = self._requests[0] + TOKEN_REQUEST_WINDOW - now
-            raise AuthError(
+            raise TokenRequestLimited(
                 f"not asking Zoho for another access token: {TOKEN_REQUEST_LIMIT} token requests were made in the "
                 f"last 10 minutes (Zoho's limit per refresh token); try again in {wait:.0f} s",
                 code="TOKEN_REQUEST_LIMIT",
-                details={"retry_in": round(wait, 1), "limit": TOKEN_REQUEST_LIMIT, "window_s": TOKEN_REQUEST_WINDOW},
+                details={
+                    "retry_in": round(wait, 1),
+                    "limit": TOKEN_REQUEST_LIMIT,
+                    "window_s": TOKEN_REQUEST_WINDOW,
+                    "sent": False,
+                },
             )
 
     def _missing_credentials(self) -> list[str]:
@@ -404,20 +427,26 @@ class TokenManager:
         if self._closed:
             raise ConfigurationError("the token manager is closed", code="CLOSED")
         now = self._clock()
+        if self._last_error is not None and now < self._retry_after:
+            # A refresh just failed: give every caller (other tiers, retries, probes) that answer
+            # instead of spending another of Zoho's ten token requests on it.
+            raise _copy_error(self._last_error, retry_in=round(self._retry_after - now, 1))
         self._sync_budget(now)
         self._check_budget(now)
         self._generation += 1
         self._requests.append(now)
         self.token_requests += 1
-        if self._store is not None:
-            try:
-                self._store.record_request(self._key, now)
-            except Exception:  # noqa: BLE001
-                log.warning("could not record the token request")
         try:
             token = await self._request_token(now)
         except ZohoError as exc:
+            if exc.details.get("sent") is False:
+                self._uncount(now)  # it never reached Zoho, so it used none of Zoho's allowance
+            else:
+                self._record_request(now)
             self._last_error = exc
+            self._failures_in_row += 1
+            backoff = min(FAILURE_BACKOFF_MIN * 2 ** (self._failures_in_row - 1), FAILURE_BACKOFF_MAX)
+            self._retry_after = self._clock() + backoff
             if exc.code == "TOKEN_THROTTLED":
                 self._blocked_until = now + TOKEN_REQUEST_WINDOW
                 if self._store is not None:
@@ -427,7 +456,10 @@ class TokenManager:
                         pass
             log.warning("zoho token refresh failed", code=exc.code, accounts_url=self._accounts_url)
             raise
+        self._record_request(now)
         self._last_error = None
+        self._failures_in_row = 0
+        self._retry_after = 0.0
         self._token = token
         if self._store is not None:
             try:
@@ -443,6 +475,20 @@ class TokenManager:
         )
         return token
 
+    def _record_request(self, at: float) -> None:
+        """Persist a token request that reached (or may have reached) Zoho, for other processes."""
+        if self._store is not None:
+            try:
+                self._store.record_request(self._key, at)
+            except Exception:  # noqa: BLE001
+                log.warning("could not record the token request")
+
+    def _uncount(self, at: float) -> None:
+        try:
+            self._requests.remove(at)
+        except ValueError:
+            pass
+
     async def _request_token(self, now: float) -> _Token:
         form = {
             "grant_type": "refresh_token",
@@ -452,6 +498,20 @@ class TokenManager:
         }
         try:
             resp = await self._http.post(self._token_url, data=form, headers={"Accept": "application/json"})
+        except httpx.ConnectTimeout:
+            raise TransientError(
+                f"could not connect to Zoho's accounts server {self._accounts_url} in time: "
+                "check ZOHO_ACCOUNTS_URL / ZOHO_DATA_CENTER and the network",
+                code="TOKEN_CONNECT_ERROR",
+                details={"sent": False},
+            ) from None
+        except httpx.ConnectError as exc:
+            raise TransientError(
+                f"could not reach Zoho's accounts server {self._accounts_url} ({type(exc).__name__}): "
+                "check ZOHO_ACCOUNTS_URL / ZOHO_DATA_CENTER and the network",
+                code="TOKEN_CONNECT_ERROR",
+                details={"sent": False},
+            ) from None
         except httpx.TimeoutException:
             raise TransientError(
                 f"Zoho's accounts server {self._accounts_url} did not answer the token request in time",

@@ -16,7 +16,14 @@ from pydantic import ValidationError
 
 from zoho_mcp.criteria import CriteriaError
 from zoho_mcp.logs import get_logger, redact, redact_value
-from zoho_mcp.resilience.errors import AllTiersFailed, CategorizedError, CircuitOpenError, ErrorCategory
+from zoho_mcp.resilience.errors import (
+    AllTiersFailed,
+    CategorizedError,
+    CircuitOpenError,
+    ErrorCategory,
+    cause_summary,
+    underlying,
+)
 from zoho_mcp.tiers.base import AuthError, BusinessError, ConfigurationError, InvalidRequestError, ZohoError
 
 log = get_logger(__name__)
@@ -33,6 +40,8 @@ LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
 ZOHO_UNAVAILABLE = "ZOHO_UNAVAILABLE"
 ZOHO_AUTH_FAILED = "ZOHO_AUTH_FAILED"
 ZOHO_MISCONFIGURED = "ZOHO_MISCONFIGURED"
+#: No new access token may be requested yet (our mirror of Zoho's 10-per-10-minutes, or Zoho's throttle).
+TOKEN_LIMIT_CODES = frozenset({"TOKEN_REQUEST_LIMIT", "TOKEN_THROTTLED"})
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
 #: Every refusal made before any network call says so, in these words.
@@ -136,15 +145,60 @@ def invalid_arguments(tool: str, exc: ValidationError, example: str | None = Non
 
 
 def _tier_summary(exc: AllTiersFailed) -> dict[str, Any]:
+    """Each tier's real reason: behind an open circuit, the last failure that opened it."""
     out: dict[str, Any] = {}
     for name, cause in exc.causes.items():
-        if isinstance(cause, ZohoError):
-            out[name] = {"code": cause.code, "message": cause.message}
-        elif isinstance(cause, CircuitOpenError):
-            out[name] = {"code": "CIRCUIT_OPEN", "message": str(cause)}
+        if isinstance(cause, CircuitOpenError):
+            retry = None if cause.retry_in is None else round(cause.retry_in, 1)
+            entry: dict[str, Any] = {"circuit": "open", "retry_in": retry}
+            if cause.cause_info is not None:
+                info = cause.cause_info
+                entry.update(
+                    code=info["code"],
+                    category=info["category"],
+                    message=f"circuit open since the last failure: {info['code']}: {info['message']}",
+                )
+            else:
+                entry.update(code="CIRCUIT_OPEN", category=ErrorCategory.TRANSIENT.value, message=str(cause))
+            out[name] = entry
         else:
-            out[name] = {"code": type(cause).__name__, "message": str(cause)}
+            out[name] = cause_summary(cause)
+            retry_in = _retry_in_of(cause)
+            if retry_in is not None:
+                out[name]["retry_in"] = round(retry_in, 1)
     return out
+
+
+def _retry_in_of(exc: BaseException) -> float | None:
+    if isinstance(exc, CircuitOpenError):
+        return exc.retry_in
+    details = getattr(exc, "details", None)
+    value = details.get("retry_in") if isinstance(details, Mapping) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _soonest_retry(exc: AllTiersFailed) -> float | None:
+    # an open circuit's own wait, not its (older) cause's
+    waits = [w for w in (_retry_in_of(c) for c in exc.causes.values()) if w is not None]
+    return min(waits) if waits else None
+
+
+def _tier_list(exc: AllTiersFailed) -> str:
+    return ", ".join(name.upper() for name in exc.causes) or "none enabled"
+
+
+def _cause_lines(summary: Mapping[str, Any]) -> str:
+    def line(entry: Mapping[str, Any]) -> str:
+        if "circuit" in entry:
+            return str(entry["message"])
+        return f"{entry['code']}: {entry['message']}"
+
+    return "; ".join(f"{name}: {line(entry)}" for name, entry in summary.items())
+
+
+def _names_a_setting(exc: AllTiersFailed) -> bool:
+    """Whether some cause, though transient, says which setting to check (an unreachable host)."""
+    return any("check ZOHO_" in str(getattr(underlying(c), "message", "")) for c in exc.causes.values())
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -156,11 +210,66 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def _overall_category(exc: AllTiersFailed) -> ErrorCategory:
     """Deterministic, whatever the mix: anything temporary means "retry later"; else credentials before setup."""
-    cats = {getattr(c, "category", ErrorCategory.TRANSIENT) for c in exc.causes.values()}
+    cats = {getattr(underlying(c), "category", ErrorCategory.TRANSIENT) for c in exc.causes.values()}
     for category in (ErrorCategory.TRANSIENT, ErrorCategory.AUTH, ErrorCategory.CONFIGURATION):
         if category in cats or (category is ErrorCategory.TRANSIENT and not cats):
             return category
     return exc.category
+
+
+def _all_tiers_failure(exc: AllTiersFailed) -> ToolFailure:
+    """Code, category and hint chosen from what really failed on each tier tried (through open
+    circuits), so a credentials or setup problem is never presented as merely temporary."""
+    causes = _tier_summary(exc)
+    category = _overall_category(exc)
+    tried = _tier_list(exc)
+    why = _cause_lines(causes)
+    details: dict[str, Any] = {"tiers": causes}
+    if category is ErrorCategory.AUTH:
+        return ToolFailure(
+            ZOHO_AUTH_FAILED,
+            f"Zoho rejected this server's credentials on every tier tried ({tried}): {why}",
+            hint="An operator must fix the Zoho credentials (client id/secret, refresh token); "
+            "retrying will not help.",
+            details=details,
+        )
+    if category is ErrorCategory.CONFIGURATION:
+        return ToolFailure(
+            ZOHO_MISCONFIGURED,
+            f"no tier tried ({tried}) is configured to reach Zoho: {why}",
+            hint="An operator must fix the server's Zoho settings; retrying will not help.",
+            details=details,
+        )
+    retry_in = _soonest_retry(exc)
+    codes = {str(getattr(underlying(c), "code", "")) for c in exc.causes.values()}
+    if codes and codes <= TOKEN_LIMIT_CODES:
+        when = f"in about {retry_in:.0f} s" if retry_in is not None else "in a few minutes"
+        if retry_in is not None:
+            details["retry_in"] = round(retry_in, 1)
+        return ToolFailure(
+            sorted(codes)[-1],
+            "no new Zoho access token may be requested yet: Zoho allows 10 token requests per 10 minutes "
+            "for one refresh token, and this limit protects the account from being locked out. "
+            f"Nothing was sent to Zoho's CRM ({tried}): {why}",
+            hint=f"Retry {when}; this is not a credentials problem. If it recurs, make sure only one "
+            "process uses this refresh token.",
+            details=details,
+        )
+    after = f"retry in about {retry_in:.0f} s" if retry_in else "wait a little and retry"
+    if _names_a_setting(exc):
+        hint = (
+            "Zoho's servers could not be reached: check the setting named in the cause (e.g. ZOHO_ACCOUNTS_URL / "
+            f"ZOHO_DATA_CENTER) and the network. If they are right, this is temporary: {after}."
+        )
+    else:
+        hint = f"This is temporary: {after}. Read the zoho://health resource for each tier's state."
+    return ToolFailure(
+        ZOHO_UNAVAILABLE,
+        f"Zoho could not be reached through any tier tried ({tried}); nothing was changed by this call "
+        f"unless a tier reported otherwise. {why}",
+        hint=hint,
+        details=details,
+    )
 
 
 def failure_from_exception(exc: BaseException, *, tool: str) -> ToolFailure:
@@ -192,31 +301,10 @@ def failure_from_exception(exc: BaseException, *, tool: str) -> ToolFailure:
             details=exc.details,
         )
     if isinstance(exc, AllTiersFailed):
-        causes = _tier_summary(exc)
-        category = _overall_category(exc)
-        if category is ErrorCategory.AUTH:
-            return ToolFailure(
-                ZOHO_AUTH_FAILED,
-                "Zoho rejected this server's credentials on every tier.",
-                hint="An operator must fix the Zoho credentials (client id/secret, refresh token); "
-                "retrying will not help.",
-                details={"tiers": causes},
-            )
-        if category is ErrorCategory.CONFIGURATION:
-            return ToolFailure(
-                ZOHO_MISCONFIGURED,
-                "no tier of this server is configured to reach Zoho.",
-                hint="An operator must fix the server's Zoho settings; retrying will not help.",
-                details={"tiers": causes},
-            )
-        return ToolFailure(
-            ZOHO_UNAVAILABLE,
-            "Zoho could not be reached through any tier (MCP, SDK, REST); nothing was changed by this call "
-            "unless a tier reported otherwise.",
-            hint="This is temporary: wait a little and retry. Read the zoho://health resource for each tier's state.",
-            details={"tiers": causes},
-        )
+        return _all_tiers_failure(exc)
     if isinstance(exc, CircuitOpenError):
+        if exc.cause is not None and isinstance(exc.cause, ZohoError):
+            return failure_from_exception(AllTiersFailed({exc.name: exc}), tool=tool)
         return ToolFailure(
             ZOHO_UNAVAILABLE,
             str(exc),
