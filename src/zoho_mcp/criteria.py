@@ -33,7 +33,8 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -55,6 +56,8 @@ __all__ = [
     "Node",
     "Operator",
     "allowed_operators",
+    "check_condition",
+    "expected_value",
     "compile_filters",
     "count_conditions",
     "escape_value",
@@ -435,6 +438,98 @@ def allowed_operators(data_type: str, *, strict_v2: bool = False) -> frozenset[s
     ``strict_v2`` narrows to what ``/crm/v2`` documents (equals/starts_with only)."""
     ops = OPERATORS_BY_TYPE.get(data_type, frozenset())
     return ops & V2_OPERATORS if strict_v2 else ops
+
+
+# --------------------------------------------------------------------------- values by field type
+
+_INTEGER_TYPES = frozenset({"integer", "bigint"})
+_NUMERIC_TYPES = frozenset({"integer", "bigint", "double", "currency", "decimal", "percent"})
+
+
+def _is_number(text: str, data_type: str) -> bool:
+    try:
+        num = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        return False
+    return num.is_finite() and (data_type not in _INTEGER_TYPES or num == num.to_integral_value())
+
+
+def _is_date(text: str) -> bool:
+    text = text.strip()
+    try:
+        return len(text) == 10 and bool(date.fromisoformat(text))
+    except ValueError:
+        return False
+
+
+def _is_datetime(text: str) -> bool:
+    """An ISO-8601 datetime with an offset, or a plain date (Zoho compares on that day)."""
+    text = text.strip()
+    if _is_date(text):
+        return True
+    if len(text) <= 10 or "T" not in text:
+        return False
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def expected_value(data_type: str) -> str | None:
+    """What a value must look like for a field of ``data_type``, or None when any text will do."""
+    if data_type in _INTEGER_TYPES:
+        return "a whole number, e.g. 42"
+    if data_type in _NUMERIC_TYPES:
+        return "a number, e.g. 1500.50"
+    if data_type == "date":
+        return "a date as YYYY-MM-DD, e.g. 2024-02-01"
+    if data_type == "datetime":
+        return "an ISO-8601 datetime with offset, e.g. 2024-02-01T18:52:56+00:00, or a date YYYY-MM-DD"
+    if data_type == "boolean":
+        return "true or false"
+    return None
+
+
+def _value_fits(text: str, data_type: str) -> bool:
+    if data_type in _NUMERIC_TYPES:
+        return _is_number(text, data_type)
+    if data_type == "date":
+        return _is_date(text)
+    if data_type == "datetime":
+        return _is_datetime(text)
+    if data_type == "boolean":
+        return text.strip().lower() in ("true", "false")
+    return True
+
+
+def check_condition(cond: Condition, data_type: str) -> None:
+    """Refuse what Zoho refuses for a known field type: an operator the type does not allow, or a
+    value that is not a number/date/datetime/boolean where the field needs one (INVALID_QUERY).
+
+    Types absent from ``OPERATORS_BY_TYPE`` (e.g. a formula whose return type is unknown) are not
+    judged here: Zoho decides. Pure, so the tools and the sandbox can share it."""
+    allowed = allowed_operators(data_type)
+    if not allowed:
+        return
+    if cond.operator not in allowed:
+        raise _invalid(
+            f"operator {cond.operator!r} is not allowed for {data_type} field {cond.field}; "
+            f"allowed: {', '.join(sorted(allowed))}",
+            api_name=cond.field,
+            operator=cond.operator,
+            data_type=data_type,
+            allowed_operators=sorted(allowed),
+        )
+    what = expected_value(data_type)
+    if what is None:
+        return
+    for item in cond.values:
+        if not _value_fits(item, data_type):
+            raise _invalid(
+                f"value {item!r} is not valid for {data_type} field {cond.field}; expected {what}",
+                api_name=cond.field,
+                expected_data_type=data_type,
+            )
 
 
 # --------------------------------------------------------------------------- structured filters

@@ -49,6 +49,21 @@ class Transcript:
         self.out.flush()
 
 
+#: The demo's breaker recovery timeout: short, so step 10 can show the circuit closing again.
+DEMO_RECOVERY_TIMEOUT = 2.0
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, with "…" when anything was cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
 def _text(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
@@ -91,7 +106,9 @@ def _server_env(info: dict[str, Any], state_dir: str) -> dict[str, str]:
             "ENABLE_FAILOVER": "true",
             # Show the breaker opening within a few calls, without waiting on back-off.
             "CIRCUIT_BREAKER_FAILURE_THRESHOLD": "2",
-            "CIRCUIT_BREAKER_RECOVERY_TIMEOUT": "300",
+            # Short enough to show the breaker closing again within the demo (step 10).
+            "CIRCUIT_BREAKER_RECOVERY_TIMEOUT": str(DEMO_RECOVERY_TIMEOUT),
+            "CIRCUIT_BREAKER_SUCCESS_THRESHOLD": "1",
             "MAX_RETRY_ATTEMPTS": "1",
             "RETRY_BASE_DELAY": "0",
             "HEDGE_ENABLED": "false",
@@ -204,7 +221,7 @@ async def _demo(out: TextIO) -> int:
                 ("bulk_update", {"updates": []}),
             ):
                 r = await _call(client, t, name, args)
-                t.line(f"← isError={r.is_error}: {_text(r).splitlines()[0][:150]}")
+                t.line(f"← isError={r.is_error}: {clip(_text(r).splitlines()[0], 150)}")
             t.line(f"requests that reached the sandbox meanwhile: {len(admin.journal()) - before}")
 
             t.section("Health: the zoho://health resource")
@@ -220,7 +237,24 @@ async def _demo(out: TextIO) -> int:
             t.line("failover: the agent kept getting answers while Tier 1 was down")
 
             admin.clear_faults()
-            t.section("Repair Tier 1 (faults cleared); its breaker closes again after the recovery timeout")
+            t.section(
+                f"Repair Tier 1 (faults cleared); its breaker closes again after the {DEMO_RECOVERY_TIMEOUT:g}s "
+                "recovery timeout"
+            )
+            t.line(f"(waiting {DEMO_RECOVERY_TIMEOUT:g}s; a real server waits CIRCUIT_BREAKER_RECOVERY_TIMEOUT)")
+            await anyio.sleep(DEMO_RECOVERY_TIMEOUT + 0.5)
+            start = len(admin.journal())
+            r = await _call(client, t, "get_account", {"account_id": first, "fields": ["Account_Name"]})
+            hops = " → ".join(f"{_tier(e)} {e.get('status')}" for e in admin.journal()[start:] if _tier(e))
+            t.line(f"← {'error' if r.is_error else 'answered'}; path through the tiers: {hops or 'no CRM request'}")
+            health = await _read_health(client)
+            _show_health(t, health)
+            circuit = (health.get("tiers") or {}).get("mcp", {}).get("circuit")
+            t.line(
+                "Tier 1 is back: its circuit closed again after a trial call succeeded"
+                if circuit == "closed"
+                else f"Tier 1's circuit is {circuit}; it closes after enough trial calls succeed"
+            )
         t.line("server stopped")
         t.title("Done: every tool was called, health was read, and failover was shown")
         return 0

@@ -1,5 +1,9 @@
 """Streamable HTTP transport: `/mcp` (stateless), `GET /healthz`, `GET /metrics`, optional bearer token.
 
+Stateless means no standalone server-to-client stream: `GET /mcp` answers 405 with `Allow: POST`
+(as the streamable-HTTP spec allows) instead of opening an event stream nothing is ever sent on,
+and `resources/subscribe` is not offered, since no notification could ever reach the subscriber.
+
 Bound to loopback, the server is reachable only from this machine and the token is optional. Bound
 anywhere else it refuses to start without ZOHO_MCP_SERVER_TOKEN (checked in `run_serve`), and then
 every request, probes included, must carry `Authorization: Bearer <token>`. Host/Origin checks
@@ -12,7 +16,7 @@ import hmac
 import socket
 from typing import Any
 
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zoho_mcp.config import Settings
 from zoho_mcp.logs import get_logger
+from zoho_mcp.resources import disable_legacy_subscriptions
 
 log = get_logger(__name__)
 
@@ -47,6 +52,47 @@ class BearerTokenMiddleware:
                 },
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="zoho-mcp"'},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class TransportGuard:
+    """Host/Origin checks on every path (not only /mcp), and 405 for the stream stateless HTTP cannot serve.
+
+    Without the checks on /healthz and /metrics, a DNS-rebinding page could read them from a browser
+    on this machine; the SDK checks only its own /mcp endpoint.
+    """
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings, *, mcp_path: str = MCP_PATH) -> None:
+        self.app = app
+        self._security = TransportSecurityMiddleware(security)
+        self._mcp_path = mcp_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        refused = await self._security.validate_request(request, is_post=False)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        path = scope.get("path", "").rstrip("/") or "/"
+        if path == self._mcp_path and scope.get("method") in ("GET", "DELETE"):
+            response = JSONResponse(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {
+                        "code": -32000,
+                        "message": "Method Not Allowed: this server is stateless and has no server-to-client "
+                        "stream or session; send JSON-RPC requests with POST (notifications need stdio)",
+                    },
+                },
+                status_code=405,
+                headers={"Allow": "POST"},
             )
             await response(scope, receive, send)
             return
@@ -102,12 +148,15 @@ def build_http_app(server: Any, settings: Settings, *, host: str = "127.0.0.1") 
 
     server.custom_route("/healthz", methods=["GET"], include_in_schema=False)(healthz)
     server.custom_route("/metrics", methods=["GET"], include_in_schema=False)(metrics)
+    disable_legacy_subscriptions(server)
+    security = transport_security(host)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
-        transport_security=transport_security(host),
+        transport_security=security,
         host=host,
     )
+    app = TransportGuard(app, security)
     token = server_token(settings)
     if token is not None:
         app = BearerTokenMiddleware(app, token)

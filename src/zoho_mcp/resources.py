@@ -141,3 +141,15 @@ def register(server: MCPServer, state: ServerState, notifier: HealthNotifier) ->
     server._lowlevel_server.add_request_handler(
         "resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe
     )
+
+
+def disable_legacy_subscriptions(server: MCPServer) -> None:
+    """Withdraw `resources/subscribe` (and its capability) for stateless HTTP, where no notification can arrive.
+
+    The SDK advertises `resources.subscribe` exactly when a handler is registered, so removing the
+    handlers is what stops the capability being offered; a client that calls it anyway gets
+    "method not found" instead of an `{}` that promises notifications never sent.
+    """
+    handlers = server._lowlevel_server._request_handlers  # no public way to remove a handler
+    for method in ("resources/subscribe", "resources/unsubscribe"):
+        handlers.pop(method, None)

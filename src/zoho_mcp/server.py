@@ -9,6 +9,7 @@ locally reaches Zoho, and the server keeps serving.
 from __future__ import annotations
 
 import argparse
+import difflib
 import ipaddress
 import re
 import shutil
@@ -24,7 +25,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.types import CallToolResult
-from pydantic import AliasChoices, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from zoho_mcp import __version__
 from zoho_mcp.config import Settings, SettingsError, exit_on_settings_error, load_settings
@@ -32,7 +33,7 @@ from zoho_mcp.logs import configure_logging, get_logger, register_secret
 from zoho_mcp.resources import HealthNotifier
 from zoho_mcp.resources import register as register_resources
 from zoho_mcp.tools import accounts, bulk_update
-from zoho_mcp.tools.errors import failure_from_exception, invalid_arguments
+from zoho_mcp.tools.errors import INVALID_ARGUMENTS, ToolFailure, failure_from_exception, invalid_arguments
 from zoho_mcp.tools.models import EXAMPLE_ID
 from zoho_mcp.tools.state import Gateway, ServerState
 
@@ -73,11 +74,56 @@ class ZohoMCPServer(MCPServer[ServerState]):
                 failure = failure_from_exception(cause if cause is not None else exc, tool=name)
             elif isinstance(cause, ValidationError):
                 failure = invalid_arguments(name, cause, _EXAMPLES.get(name))
+                failure = self._name_unknown_arguments(name, arguments, cause, failure)
             else:
                 raise  # unknown tool and the like: the SDK's own answer is right
             log.info("tool_error", tool=name, code=failure.code)
             result: CallToolResult = failure.to_result()
             return result
+
+
+    def _name_unknown_arguments(
+        self, name: str, arguments: dict[str, Any], exc: ValidationError, failure: ToolFailure
+    ) -> ToolFailure:
+        """An unknown top-level argument (often a typo such as `field`): name it, the valid ones, a likely fix."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            return failure
+        valid = list(tool.parameters.get("properties", {}))
+        unknown = [
+            str(e["loc"][0]) for e in exc.errors() if e.get("type") == "extra_forbidden" and len(e.get("loc", ())) == 1
+        ]
+        if not unknown:
+            return failure
+        guesses = {u: difflib.get_close_matches(u, valid, n=1, cutoff=0.6) for u in unknown}
+        parts = [f"{u!r}" + (f" (did you mean {g[0]!r}?)" if g else "") for u, g in guesses.items()]
+        noun = "argument" if len(unknown) == 1 else "arguments"
+        return ToolFailure(
+            INVALID_ARGUMENTS,
+            f"{name} has no {noun} {', '.join(parts)}; its arguments are: {', '.join(valid)}. {failure.message}",
+            hint=(failure.hint or "") + " Unknown arguments are refused rather than ignored, so a misspelt "
+            "option never silently does something else.",
+            details={"unknown_arguments": unknown, "valid_arguments": valid},
+            local=True,
+        )
+
+
+def forbid_unknown_arguments(server: MCPServer[Any]) -> None:
+    """Every tool refuses arguments it does not declare, and says so in its input schema.
+
+    The SDK's argument models ignore extra keys, so `get_account(extra=1)` worked and a typo such as
+    `field` for `fields` silently returned every field; a model reading the schema now sees
+    `additionalProperties: false` too.
+    """
+    for tool in server._tool_manager.list_tools():  # no public hook for the argument model's config
+        meta = tool.fn_metadata
+        base: type[BaseModel] = meta.arg_model
+        if base.model_config.get("extra") == "forbid":
+            continue
+        meta.arg_model = type(  # type: ignore[assignment]
+            base.__name__, (base,), {"model_config": ConfigDict(**{**base.model_config, "extra": "forbid"})}
+        )
+        tool.parameters["additionalProperties"] = False
 
 
 def build_server(settings: Settings, gateway: Gateway | None = None) -> ZohoMCPServer:
@@ -125,6 +171,7 @@ def build_server(settings: Settings, gateway: Gateway | None = None) -> ZohoMCPS
     if not settings.read_only:
         bulk_update.register(server, state)
     register_resources(server, state, notifier)
+    forbid_unknown_arguments(server)
     server.zoho_state = state
     server.health_notifier = notifier
     return server

@@ -193,3 +193,44 @@ def test_with_a_token_every_request_needs_it(token_server: int) -> None:
     assert TOKEN not in httpx.post(f"{base}/mcp", json=body).text
     names = anyio.run(_tools, f"{base}/mcp", {"Authorization": f"Bearer {TOKEN}"})
     assert names == {"get_account", "search_accounts", "bulk_read_accounts", "bulk_update"}
+
+
+def test_get_mcp_has_no_stream_to_offer_and_says_so(open_server: Served) -> None:
+    """Stateless: no standalone SSE stream, so GET answers 405 at once instead of an event stream that never ends."""
+    response = httpx.get(f"{open_server.base}/mcp", headers={"accept": "text/event-stream"}, timeout=5)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert "POST" in response.text
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_probes_get_the_same_host_and_origin_checks_as_mcp(open_server: Served, path: str) -> None:
+    url = f"{open_server.base}{path}"
+    assert httpx.get(url, headers={"host": "evil.example"}).status_code == 421
+    assert httpx.get(url, headers={"origin": "http://evil.example"}).status_code == 403
+    assert httpx.get(url, headers={"origin": f"http://localhost:{open_server.port}"}).status_code == 200
+    assert httpx.get(url).status_code == 200
+
+
+def test_stateless_http_does_not_offer_resource_subscriptions(open_server: Served) -> None:
+    """Notifications can never reach a stateless HTTP client, so subscribing is neither advertised nor accepted."""
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
+               "mcp-protocol-version": "2025-11-25"}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}
+    first = httpx.post(f"{open_server.base}/mcp", json=init, headers=headers)
+    assert first.status_code == 200, first.text
+    capabilities = _json_rpc(first.text)["result"]["capabilities"]
+    assert not capabilities["resources"].get("subscribe")
+    sub = {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "zoho://health"}}
+    answer = _json_rpc(httpx.post(f"{open_server.base}/mcp", json=sub, headers=headers).text)
+    assert "error" in answer and "result" not in answer
+
+
+def _json_rpc(text: str) -> dict[str, Any]:
+    """The JSON-RPC message of a response body, plain JSON or a single SSE event."""
+    text = text.strip()
+    if text.startswith("{"):
+        return json.loads(text)
+    data = [line.removeprefix("data:").strip() for line in text.splitlines() if line.startswith("data:")]
+    return json.loads(data[-1])

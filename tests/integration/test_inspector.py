@@ -59,3 +59,16 @@ def test_inspector_calls_get_account(tmp_path: Path, admin: Any) -> None:
     )
     assert result.get("isError") is not True, result
     assert result["structuredContent"]["account"]["id"] == account_id
+
+
+def test_inspector_strict_finds_no_schema_portability_problems(tmp_path: Path) -> None:
+    """`--strict` reports each tool-schema portability problem on stderr (exit 6 on errors); there must be none."""
+    cmd = ["npx", "-y", INSPECTOR, "--cli", sys.executable, "-m", "zoho_mcp", "serve", "--sandbox",
+           "--method", "tools/list", "--strict"]
+    done = subprocess.run(cmd, env=server_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    problems = [line for line in done.stderr.splitlines() if line.strip() and not line.lstrip().startswith("{")]
+    assert problems == [], problems
+    tools = {t["name"]: t for t in json.loads(done.stdout)["tools"]}
+    assert all(t["inputSchema"].get("additionalProperties") is False for t in tools.values())

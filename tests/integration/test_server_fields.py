@@ -173,3 +173,44 @@ async def test_reads_keep_working_when_the_catalogue_cannot_be_fetched(
             assert len(describe_requests(admin.journal())) == asked  # not asked again on every call
     finally:
         await gw.aclose()
+
+
+WRONG_TYPE: list[tuple[dict[str, Any], list[str]]] = [
+    ({"filters": [{"field": "Annual_Revenue", "operator": "greater_than", "value": "abc"}]},
+     ["'abc'", "Annual_Revenue", "a number", "filters[0]"]),
+    ({"filters": [{"field": "Account_Name", "operator": "greater_than", "value": "M"}]},
+     ["'greater_than' is not allowed", "Account_Name", "allowed: equals, in, not_equal, starts_with"]),
+    ({"filters": [{"field": "Account_Name", "operator": "starts_with", "value": "A"},
+                  {"field": "Annual_Revenue", "operator": "between", "value": [1, "lots"]}]},
+     ["'lots'", "filters[1]"]),
+    ({"criteria": "((Account_Name:starts_with:A)and(Annual_Revenue:greater_than:abc))"},
+     ["'abc'", "Annual_Revenue", "a number"]),
+    ({"criteria": "(Account_Name:less_than:M)"}, ["'less_than' is not allowed", "Account_Name"]),
+    ({"criteria": "(Created_Time:greater_than:yesterday)"}, ["'yesterday'", "datetime"]),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), WRONG_TYPE, ids=[str(i) for i in range(len(WRONG_TYPE))])
+async def test_a_condition_that_does_not_fit_the_field_type_is_refused_locally(
+    client: Client, admin: Any, args: dict[str, Any], expected: list[str]
+) -> None:
+    admin.clear_journal()
+    r = await client.call_tool("search_accounts", args)
+    message = text(r)
+    assert r.is_error, message
+    assert message.startswith("INVALID_QUERY: "), message
+    for part in expected:
+        assert part in message, (part, message)
+    assert LOCAL_NOTE in message and "How to fix:" in message
+    assert admin.journal() == []
+
+
+async def test_conditions_that_fit_the_field_type_still_search(client: Client) -> None:
+    for args in (
+        {"filters": [{"field": "Annual_Revenue", "operator": "greater_than", "value": 1000}]},
+        {"filters": [{"field": "Annual_Revenue", "operator": "between", "value": ["10", 2000000.5]}]},
+        {"criteria": "((Account_Name:starts_with:A)and(Annual_Revenue:greater_equal:0))"},
+        {"criteria": "(Created_Time:greater_than:2020-01-01T00:00:00+00:00)"},
+    ):
+        r = await client.call_tool("search_accounts", args)
+        assert not r.is_error, (args, text(r))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -254,14 +255,14 @@ async def test_raw_criteria_is_checked_locally_then_sent(client: Client, admin: 
 
 
 async def test_zoho_business_error_comes_back_with_zohos_code_and_message(client: Client, admin: Any) -> None:
-    # Well-formed locally, but Zoho does not allow starts_with on a number field.
+    # Well-formed locally, and of a type the local check leaves to Zoho, which cannot search image fields.
     admin.clear_journal()
     r = await client.call_tool(
-        "search_accounts", {"filters": [{"field": "Annual_Revenue", "operator": "starts_with", "value": "1"}]}
+        "search_accounts", {"filters": [{"field": "Record_Image", "operator": "equals", "value": "x"}]}
     )
     assert error_code(r) == "INVALID_QUERY"
     assert "Zoho refused the request: invalid query formed" in text(r)
-    assert "Annual_Revenue" in text(r)  # Zoho's details say which condition
+    assert "Record_Image" in text(r)  # Zoho's details say which condition
     assert "Nothing was sent to Zoho." not in text(r)
     assert [e["status"] for e in admin.journal() if e["surface"] == "crm" and "search" in e["path"]] == [400]
 
@@ -375,6 +376,9 @@ async def test_a_chunk_that_fails_as_a_whole_gives_each_record_an_error(
     assert [x["id"] for x in res] == ids[40:190]
     assert all(x["status"] == "error" and x["code"] == "ZOHO_UNAVAILABLE" for x in res)
     assert "chunk" in res[0]["message"]
+    # Zoho answered 503: the request reached it, so the outcome is unknown, not "nothing was sent".
+    assert res[0]["message"].startswith("outcome unknown: re-read before retrying"), res[0]["message"]
+    assert "may not have been updated" not in res[0]["message"] and res[0]["details"]["sent"] is True
     assert r.structured_content["summary"] == {"total": 150, "succeeded": 0, "failed": 150}  # type: ignore[index]
 
 
@@ -602,8 +606,77 @@ async def test_an_auth_failure_says_so_without_any_credential(
         await gw.aclose()
     assert error_code(results[0]) == "ZOHO_AUTH_FAILED"
     assert "credentials" in text(results[0])
-    assert results[1].structured_content["results"][0]["code"] == "ZOHO_AUTH_FAILED"  # type: ignore[index]
+    # Every tier refused the credentials before any CRM call: a total failure, not per-record errors.
+    assert error_code(results[1]) == "ZOHO_AUTH_FAILED", text(results[1])
+    assert "none of the 1 update was applied" in text(results[1]) and "Nothing was sent to Zoho." in text(results[1])
+    assert "may not have been updated" not in text(results[1])
     blobs = [text(r) + json.dumps(r.structured_content) for r in results] + [health.contents[0].text]  # type: ignore[union-attr]
     for blob in blobs:
         for secret in secrets_of(wrong) + secrets_of(sandbox_settings):
             assert secret not in blob, secret
+
+
+async def test_bulk_update_that_reaches_no_tier_is_an_error_saying_nothing_was_sent(
+    sandbox_settings: Settings, ids: list[str], admin: Any
+) -> None:
+    """Every tier refuses before sending (no connection possible): isError with the cause, not 150 soft errors."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    url = sandbox_settings.mcp_url.get_secret_value()  # type: ignore[union-attr]
+    nowhere = sandbox_settings.model_copy(update={
+        "accounts_url_override": closed, "api_domain_override": closed,
+        "mcp_url": SecretStr(closed + url[url.index("/mcp/"):]),
+    })
+    before = admin.record("Accounts", ids[0])
+    gw = await build_gateway(nowhere)
+    try:
+        async with Client(build_server(nowhere, gw)) as c:
+            updates = [{"id": i, "fields": {"Phone": "9"}} for i in ids[:150]]
+            with anyio.fail_after(30):
+                r = await c.call_tool("bulk_update", {"updates": updates})
+    finally:
+        await gw.aclose()
+    message = text(r)
+    assert r.is_error, message
+    assert error_code(r) == "ZOHO_UNAVAILABLE"
+    assert "none of the 150 updates was applied" in message and "Nothing was sent to Zoho." in message
+    assert admin.record("Accounts", ids[0]) == before
+
+
+@pytest.mark.parametrize(("tool", "args", "unknown", "guess"), [
+    ("get_account", {"extra": 1}, "extra", None),
+    ("get_account", {"field": ["Phone"]}, "field", "fields"),
+    ("search_accounts", {"word": "Acme", "perpage": 5}, "perpage", "per_page"),
+    ("bulk_read_accounts", {"fields": ["Phone"], "ids": []}, "ids", None),
+    ("bulk_update", {"dryrun": True}, "dryrun", "dry_run"),
+])
+async def test_unknown_arguments_are_refused_naming_them_and_the_valid_ones(
+    client: Client, ids: list[str], admin: Any, tool: str, args: dict[str, Any], unknown: str, guess: str | None
+) -> None:
+    base: dict[str, Any] = {
+        "get_account": {"account_id": ids[0]},
+        "search_accounts": {},
+        "bulk_read_accounts": {"account_ids": ids[:2]},
+        "bulk_update": {"updates": [{"id": ids[0], "fields": {"Phone": "1"}}]},
+    }[tool]
+    admin.clear_journal()
+    r = await client.call_tool(tool, {**base, **args})
+    message = text(r)
+    assert error_code(r) == "INVALID_ARGUMENTS", message
+    assert f"{tool} has no argument {unknown!r}" in message
+    if guess:
+        assert f"did you mean {guess!r}" in message
+    listed = {"get_account": "account_id, fields", "bulk_update": "updates, trigger, dry_run"}.get(tool)
+    if listed:
+        assert f"its arguments are: {listed}" in message, message
+    assert "Nothing was sent to Zoho." in message
+    assert admin.journal() == []
+
+
+async def test_every_input_schema_forbids_unknown_arguments(client: Client) -> None:
+    tools = (await client.list_tools()).tools
+    assert tools and all(t.input_schema.get("additionalProperties") is False for t in tools)
+    bulk = next(t for t in tools if t.name == "bulk_update").input_schema
+    names = bulk["$defs"]["RecordUpdate"]["properties"]["fields"]["propertyNames"]
+    assert names["pattern"] == "^[A-Za-z][A-Za-z0-9_]{0,99}$"

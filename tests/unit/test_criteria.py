@@ -19,6 +19,7 @@ from zoho_mcp.criteria import (
     Group,
     Node,
     allowed_operators,
+    check_condition,
     compile_filters,
     count_conditions,
     escape_value,
@@ -498,3 +499,41 @@ def test_parser_only_ever_raises_criteria_error(text: str) -> None:
         assert err.details.get("reason") or err.code == "CRITERIA_LIMIT_EXCEEDED"
     else:
         assert parse_criteria(to_text(node), max_conditions=100) == node
+
+
+@pytest.mark.parametrize(("cond", "data_type", "reason"), [
+    (Condition("Annual_Revenue", "greater_than", "abc"), "currency", "value 'abc' is not valid for currency"),
+    (Condition("Employees", "equals", "1.5"), "integer", "expected a whole number"),
+    (Condition("Account_Name", "greater_than", "M"), "text", "operator 'greater_than' is not allowed"),
+    (Condition("Closing", "less_than", "2024-13-01"), "date", "expected a date as YYYY-MM-DD"),
+    (Condition("Created_Time", "greater_than", "2024-02-01T10:00:00"), "datetime", "ISO-8601 datetime"),
+    (Condition("Active", "equals", "yes"), "boolean", "true or false"),
+    (Condition("Annual_Revenue", "between", "1,x"), "currency", "value 'x'"),
+])
+def test_check_condition_refuses_what_the_field_type_cannot_take(cond: Condition, data_type: str, reason: str) -> None:
+    with pytest.raises(CriteriaError) as info:
+        check_condition(cond, data_type)
+    assert info.value.code == "INVALID_QUERY"
+    assert reason in info.value.details["reason"]
+    assert info.value.details["api_name"] == cond.field
+
+
+def test_check_condition_names_the_allowed_operators() -> None:
+    with pytest.raises(CriteriaError) as info:
+        check_condition(Condition("Account_Name", "greater_than", "M"), "text")
+    assert info.value.details["allowed_operators"] == sorted(allowed_operators("text"))
+    assert "allowed: equals, in, not_equal, starts_with" in info.value.details["reason"]
+
+
+@pytest.mark.parametrize(("cond", "data_type"), [
+    (Condition("Annual_Revenue", "greater_than", "1500.50"), "currency"),
+    (Condition("Employees", "in", "1,2,3"), "integer"),
+    (Condition("Closing", "between", "2024-01-01,2024-02-01"), "date"),
+    (Condition("Created_Time", "equals", "2024-02-01"), "datetime"),
+    (Condition("Created_Time", "greater_than", "2024-02-01T10:00:00+05:30"), "datetime"),
+    (Condition("Active", "equals", "TRUE"), "boolean"),
+    (Condition("Account_Name", "starts_with", "anything (at) all"), "text"),
+    (Condition("Some_Formula", "greater_than", "x"), "formula"),
+])
+def test_check_condition_accepts_what_fits(cond: Condition, data_type: str) -> None:
+    check_condition(cond, data_type)

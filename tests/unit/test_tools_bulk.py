@@ -49,3 +49,30 @@ def test_a_record_zoho_said_nothing_about_gets_no_result_not_anothers_answer() -
 ])
 def test_criteria_syntax_in_a_value_is_recognised(value: str, smuggled: bool) -> None:
     assert bool(_CRITERIA_SHAPED.search(value)) is smuggled
+
+
+def test_a_chunk_counts_as_unsent_only_when_every_tier_says_nothing_left() -> None:
+    from zoho_mcp.resilience.errors import AllTiersFailed
+    from zoho_mcp.tiers.base import AuthError, InvalidRequestError, TransientError
+    from zoho_mcp.tools.bulk_update import _nothing_sent
+
+    refused = TransientError("connection refused", details={"sent": False})
+    unknown = TransientError("read timeout", details={"sent": True})
+    answered_503 = TransientError("service unavailable", status=503)
+    assert _nothing_sent(refused)
+    assert not _nothing_sent(unknown) and not _nothing_sent(answered_503)
+    assert _nothing_sent(AllTiersFailed({"mcp": refused, "sdk": AuthError("bad token", details={"sent": False})}))
+    assert not _nothing_sent(AllTiersFailed({"mcp": refused, "sdk": unknown}))
+    assert _nothing_sent(InvalidRequestError("bad id"))
+
+
+def test_a_total_failure_says_nothing_was_sent_and_carries_the_cause() -> None:
+    from zoho_mcp.tiers.base import AuthError
+    from zoho_mcp.tools.bulk_update import _total_failure
+
+    failure = _total_failure(AuthError("invalid oauth token", details={"sent": False}), 250)
+    result = failure.to_result()
+    assert result.is_error
+    body = result.content[0].text  # type: ignore[union-attr]
+    assert body.startswith("ZOHO_AUTH_FAILED: none of the 250 updates was applied")
+    assert "invalid oauth token" in body and "Nothing was sent to Zoho." in body

@@ -32,8 +32,17 @@ def test_mcp_json_has_a_real_entry_and_a_sandbox_entry() -> None:
     for name, value in real["env"].items():
         assert name in accepted, f"mcp.json sets {name}, which no setting reads"
         assert value.startswith("${" + name), f"{name} must come from the environment, not be written in the file"
-    for needed in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_MCP_URL"):
+    for needed in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_MCP_URL", "ENABLE_TIER1_MCP"):
         assert needed in real["env"]
+
+
+def test_every_mcp_json_variable_has_a_default() -> None:
+    """Claude Code refuses a config whose `${VAR}` is unset and has no default; an empty default lets the
+    server itself say which setting is missing instead."""
+    real = json.loads((ROOT / "mcp.json").read_text())["mcpServers"]["zoho-crm"]
+    for name, value in real["env"].items():
+        assert re.fullmatch(r"\$\{" + name + r":-[^}]*\}", value), f"{name}: {value!r} needs a default (${{{name}:-…}})"
+    assert real["env"]["ENABLE_TIER1_MCP"] == "${ENABLE_TIER1_MCP:-true}"
 
 
 def test_env_example_documents_every_setting() -> None:

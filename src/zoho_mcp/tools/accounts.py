@@ -16,11 +16,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from zoho_mcp.criteria import OPERATORS, Filter, compile_filters, iter_conditions, parse_criteria, to_text
+from zoho_mcp.criteria import OPERATORS, Condition, Filter, compile_filters, iter_conditions, parse_criteria, to_text
 from zoho_mcp.tiers.base import BusinessError, GetRecords, GetResult, SearchRecords, SearchResult
 from zoho_mcp.tiers.selector import RoutingHints
 from zoho_mcp.tools.errors import INVALID_ARGUMENTS, NOT_FOUND, ToolFailure
-from zoho_mcp.tools.fields import check_fields, criteria_field
+from zoho_mcp.tools.fields import check_condition_types, check_fields, criteria_field
 from zoho_mcp.tools.models import (
     EXAMPLE_ID,
     MAX_BULK_READ,
@@ -174,19 +174,22 @@ def register(server: MCPServer, state: ServerState) -> None:
             )
         text: str | None = None
         conditions: list[tuple[str, str]] = []
+        typed: list[tuple[Condition, str]] = []
         if filters:
             _refuse_criteria_in_values(filters)
             text = compile_filters(filters, match)
             parse_criteria(text)  # Zoho's limits (length, number of conditions) checked before sending.
             conditions = [(f.field, f"filters[{i}].field") for i, f in enumerate(filters)]
+            typed = [(f.to_condition(), f"filters[{i}]") for i, f in enumerate(filters)]
         elif criteria:
             node = parse_criteria(criteria)
             text = to_text(node)
             named = (criteria_field(c.field) for c in iter_conditions(node))
             conditions = [(name, "criteria") for name in named if name]
-        await check_fields(
-            state.field_catalog(), MODULE, _listed(fields), conditions=conditions, tool="search_accounts"
-        )
+            typed = [(c, "criteria") for c in iter_conditions(node)]
+        catalog = state.field_catalog()
+        await check_fields(catalog, MODULE, _listed(fields), conditions=conditions, tool="search_accounts")
+        check_condition_types(catalog, MODULE, typed)
         op = SearchRecords(
             MODULE,
             criteria=text,

@@ -2,7 +2,12 @@
 
 Decisions an agent relies on:
 * Input order is kept, and every input record gets exactly one result, whatever happens to its
-  chunk: a chunk that fails as a whole gives each of its records an error carrying the cause.
+  chunk: a chunk that fails as a whole gives each of its records an error carrying the cause, and
+  saying whether the records were "not updated: nothing was sent" or have an "outcome unknown"
+  (the tier's `details["sent"]`, read through `gateway.never_sent`).
+* When no chunk reached Zoho at all (every chunk failed before sending: bad credentials on every
+  tier, every tier down before connecting, …), the call is an `isError` result carrying the cause
+  and saying nothing was sent: per-record errors would hide a total failure.
 * The same id twice in one call is refused (DUPLICATE_ID) before anything is sent: two updates to
   one record in one call have no defined order in Zoho, so the agent must merge them.
 * Malformed input (bad id, bad field name, too many records) refuses the whole call, naming the
@@ -21,7 +26,16 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import BeforeValidator, Field
 
-from zoho_mcp.tiers.base import MAX_RECORDS_PER_CALL, UpdateRecords, UpdateResult, WriteResult
+from zoho_mcp.gateway import never_sent
+from zoho_mcp.resilience.errors import AllTiersFailed
+from zoho_mcp.tiers.base import (
+    MAX_RECORDS_PER_CALL,
+    BusinessError,
+    InvalidRequestError,
+    UpdateRecords,
+    UpdateResult,
+    WriteResult,
+)
 from zoho_mcp.tiers.selector import RoutingHints
 from zoho_mcp.tools.errors import DUPLICATE_ID, ToolFailure, failure_from_exception
 from zoho_mcp.tools.fields import check_fields
@@ -116,6 +130,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         done = 0
         limiter = anyio.CapacityLimiter(max(1, state.settings.org_concurrency))
         progress_lock = anyio.Lock()
+        unsent: dict[int, BaseException] = {}
 
         async def send(k: int, op: UpdateRecords) -> None:
             nonlocal done
@@ -126,14 +141,22 @@ def register(server: MCPServer, state: ServerState) -> None:
                     outcome = await gateway.execute(op, RoutingHints(bulk=True))
                 except Exception as exc:  # every record of the chunk answers with the cause
                     failure = failure_from_exception(exc, tool="bulk_update")
+                    if _nothing_sent(exc):
+                        unsent[k] = exc
+                        what, sent = f"not updated: nothing was sent (chunk {k + 1} of {n} failed before " \
+                            "reaching Zoho)", False
+                    elif isinstance(exc, BusinessError) and exc.details.get("sent") is not True:
+                        what, sent = f"not updated: Zoho refused chunk {k + 1} of {n} as a whole", True
+                    else:
+                        what, sent = f"outcome unknown: re-read before retrying (chunk {k + 1} of {n} failed " \
+                            "as a whole after it may have reached Zoho)", True
                     for j, rec in enumerate(chunk):
                         results[start + j] = RecordResult(
                             id=rec["id"],
                             status="error",
                             code=failure.code,
-                            message=f"chunk {k + 1} of {n} failed as a whole, so this record may not have "
-                            f"been updated: {failure.message}",
-                            details={**failure.details, "chunk": k + 1},
+                            message=f"{what}: {failure.message}",
+                            details={**failure.details, "chunk": k + 1, "sent": sent},
                         )
                 else:
                     assert isinstance(outcome, UpdateResult)
@@ -149,6 +172,8 @@ def register(server: MCPServer, state: ServerState) -> None:
             for k, op in enumerate(ops):
                 tg.start_soon(send, k, op)
 
+        if len(unsent) == n:
+            raise _total_failure(unsent[0], total)
         final = [r for r in results if r is not None]
         assert len(final) == total
         succeeded = sum(1 for r in final if r.status == "success")
@@ -157,6 +182,29 @@ def register(server: MCPServer, state: ServerState) -> None:
         )
 
     server.add_tool(bulk_update, name="bulk_update", title=TITLE, description=DESCRIPTION, annotations=WRITE)
+
+
+def _nothing_sent(exc: BaseException) -> bool:
+    """Whether Zoho provably received nothing of the chunk that raised `exc`."""
+    if isinstance(exc, (ToolFailure, InvalidRequestError)):
+        return True  # refused here, before any request
+    if isinstance(exc, AllTiersFailed):
+        return all(never_sent(cause) for cause in exc.causes.values())
+    return never_sent(exc)
+
+
+def _total_failure(exc: BaseException, total: int) -> ToolFailure:
+    """No chunk reached Zoho: one isError result with the cause, not `total` per-record errors."""
+    cause = failure_from_exception(exc, tool="bulk_update")
+    noun = "update" if total == 1 else "updates"
+    return ToolFailure(
+        cause.code,
+        f"none of the {total:,} {noun} was applied; every chunk failed before reaching Zoho: {cause.message}",
+        hint=(cause.hint + " " if cause.hint else "") + "Nothing changed, so the same call can be sent again "
+        "once the cause is fixed.",
+        details={**cause.details, "records_sent": 0},
+        local=True,
+    )
 
 
 def _aligned(chunk: list[dict[str, Any]], answers: list[WriteResult]) -> list[WriteResult | None]:

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import anyio
 
+from zoho_mcp.criteria import Condition, CriteriaError, check_condition
 from zoho_mcp.logs import get_logger, redact
 from zoho_mcp.tiers.base import DescribeFields, FieldInfo, FieldsResult, Operation, Result
 from zoho_mcp.tiers.selector import RoutingHints
@@ -249,6 +250,29 @@ async def check_fields(
         raise _unknown_failure(catalogue, unknown, read_only, places, write=write)
     if read_only:
         raise _read_only_failure(module, read_only, places)
+
+
+def check_condition_types(
+    catalog: FieldCatalog | None, module: str, conditions: Iterable[tuple[Condition, str]]
+) -> None:
+    """Refuse a search condition whose operator or value does not fit the field's type, before sending.
+
+    Zoho answers those with a bare INVALID_QUERY; here the reason names the field, its type and the
+    operators it allows. Uses the catalogue `check_fields` has just loaded; without one, or for a field
+    it does not describe (`id`, `Parent_Account.id`, `$…`), Zoho decides.
+    """
+    catalogue = catalog.cached(module) if catalog is not None else None
+    if catalogue is None:
+        return
+    for cond, where in conditions:
+        info = catalogue.fields.get(cond.field)
+        if info is None:
+            continue
+        try:
+            check_condition(cond, info.data_type)
+        except CriteriaError as exc:
+            exc.details["where"] = where
+            raise
 
 
 def criteria_field(name: str) -> str | None:

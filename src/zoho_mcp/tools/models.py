@@ -123,6 +123,18 @@ def _check_update_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _field_names_schema(schema: dict[str, Any]) -> None:
+    """Publish the API-name syntax as `propertyNames.pattern` (what strict schema checkers look for),
+    instead of pydantic's `patternProperties`, which leaves other names formally allowed."""
+    schema.pop("patternProperties", None)
+    schema["propertyNames"] = {
+        "type": "string",
+        "pattern": FIELD_PATTERN,
+        "description": "Zoho field API name, e.g. 'Account_Name'",
+    }
+    schema["minProperties"] = 1
+
+
 class RecordUpdate(BaseModel):
     """One record to change: its id and the fields to set (Zoho API names → new values)."""
 
@@ -135,6 +147,7 @@ class RecordUpdate(BaseModel):
         Field(
             description="Field API names and their new values, e.g. {'Phone': '555-0100', 'Industry': 'Finance'}. "
             "Lookups as {'id': '<record id>'}; dates as 'YYYY-MM-DD'.",
+            json_schema_extra=_field_names_schema,
         ),
     ]
 
