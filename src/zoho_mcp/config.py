@@ -7,7 +7,10 @@ are, beside the shorter `ZOHO_*` names, so a deployment written against either k
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -272,8 +275,37 @@ def _alias_of(field_name: str) -> str:
     return field_name.upper()
 
 
+_PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
+
+
+def unexpanded_placeholders(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Setting variables whose value is a literal `${VAR}`: the client that started us did not expand
+    its config (Claude Desktop does not). Checked before parsing, so `ENABLE_TIER1_MCP=${…}` is named
+    as a placeholder rather than as "not a boolean"."""
+    env = os.environ if environ is None else environ
+    upper = {k.upper(): v for k, v in env.items()}
+    names: list[str] = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if not isinstance(alias, AliasChoices):
+            continue
+        for choice in alias.choices:
+            value = upper.get(str(choice).upper())
+            if value is not None and _PLACEHOLDER.search(value):
+                names.append(str(alias.choices[0]))
+                break
+    return names
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning pydantic's report into one line that names the variable."""
+    placeholders = unexpanded_placeholders()
+    if placeholders:
+        raise SettingsError(
+            f"{', '.join(placeholders)} still hold '${{...}}' placeholders: the MCP client that started "
+            "this server does not expand variables in its config (Claude Desktop does not); write the "
+            "values themselves in its \"env\" block, or start the server from a shell that has them set"
+        )
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -119,3 +119,12 @@ def test_blank_values_mean_unset_and_case_is_forgiven(monkeypatch: pytest.Monkey
     s = load_settings()
     assert s.client_secret is None and "ZOHO_CLIENT_SECRET" in s.missing_connection_settings()
     assert s.api_domain == "https://www.zohoapis.eu"
+
+
+def test_unexpanded_placeholders_are_named_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENABLE_TIER1_MCP", "${ENABLE_TIER1_MCP:-true}")
+    monkeypatch.setenv("ZOHO_CLIENT_SECRET", "${ZOHO_CLIENT_SECRET}")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "ENABLE_TIER1_MCP" in text and "ZOHO_CLIENT_SECRET" in text and "placeholders" in text
