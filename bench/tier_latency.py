@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import httpx
 
-from zoho_mcp.config import Settings
+from zoho_mcp.config import Settings, sandbox_connection
 from zoho_mcp.logs import configure_logging
 from zoho_mcp.sandbox.app import SandboxConfig, SandboxServer
 from zoho_mcp.tiers.base import GetRecords, GetResult
@@ -27,17 +27,7 @@ from zoho_mcp.tiers.factory import build_tiers, close_tiers
 
 
 def _settings(info: dict[str, Any], state_dir: Path) -> Settings:
-    return Settings(
-        client_id=info["client_id"],
-        client_secret=info["client_secret"],
-        refresh_token=info["refresh_token"],
-        accounts_url_override=info["accounts_url"],
-        api_domain_override=info["api_domain"],
-        mcp_url=info["mcp_url"],
-        user_email=info["user_email"],
-        edition=info["edition"],
-        state_dir=state_dir,
-    )
+    return Settings(**sandbox_connection(info), state_dir=state_dir)  # type: ignore[arg-type]
 
 
 def _p50_ms(samples: list[float]) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from zoho_mcp.config import Settings
+from zoho_mcp.config import Settings, sandbox_connection
 from zoho_mcp.sandbox.app import SandboxConfig, SandboxServer
 
 
@@ -152,14 +152,7 @@ def admin(clean_sandbox: SandboxServer) -> Iterator[SandboxAdmin]:
 def sandbox_settings(clean_sandbox: SandboxServer, tmp_path: Path) -> Settings:
     info = clean_sandbox.info
     return Settings(
-        client_id=info["client_id"],
-        client_secret=info["client_secret"],
-        refresh_token=info["refresh_token"],
-        accounts_url_override=info["accounts_url"],
-        api_domain_override=info["api_domain"],
-        mcp_url=info["mcp_url"],
-        user_email=info["user_email"],
-        edition=info["edition"],
+        **sandbox_connection(info),  # type: ignore[arg-type]
         state_dir=tmp_path / "state",
         mcp_timeout=5.0,
         sdk_timeout=5.0,

@@ -262,6 +262,25 @@ def _looks_like_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def sandbox_connection(info: Mapping[str, object]) -> dict[str, object]:
+    """Settings fields that point every tier at a sandbox, from its `GET /__sandbox__/info`.
+
+    One mapping for `serve --sandbox`, the test fixtures and the benchmarks, so they cannot drift.
+    """
+    overrides: dict[str, object] = {
+        "client_id": info["client_id"],
+        "client_secret": info["client_secret"],
+        "refresh_token": info["refresh_token"],
+        "accounts_url_override": info["accounts_url"],
+        "api_domain_override": info["api_domain"],
+        "mcp_url": info["mcp_url"],
+    }
+    for key in ("user_email", "edition"):
+        if info.get(key):
+            overrides[key] = info[key]
+    return overrides
+
+
 class SettingsError(Exception):
     """A setting is missing or invalid; the message names the variable and says how to fix it."""
 

@@ -28,7 +28,7 @@ from mcp.types import CallToolResult
 from pydantic import AliasChoices, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from zoho_mcp import __version__
-from zoho_mcp.config import Settings, SettingsError, exit_on_settings_error, load_settings
+from zoho_mcp.config import Settings, SettingsError, exit_on_settings_error, load_settings, sandbox_connection
 from zoho_mcp.logs import configure_logging, get_logger, register_secret
 from zoho_mcp.resources import HealthNotifier
 from zoho_mcp.resources import register as register_resources
@@ -214,15 +214,8 @@ def is_loopback(host: str) -> bool:
 
 
 def _sandbox_overrides(info: dict[str, Any], state_dir: str) -> dict[str, Any]:
-    extra = {k: info[k] for k in ("user_email", "edition") if info.get(k)}
     return {
-        **extra,
-        "client_id": info["client_id"],
-        "client_secret": info["client_secret"],
-        "refresh_token": info["refresh_token"],
-        "accounts_url_override": info["accounts_url"],
-        "api_domain_override": info["api_domain"],
-        "mcp_url": info["mcp_url"],
+        **sandbox_connection(info),
         "state_dir": state_dir,
         "enable_mcp": True,
         "enable_sdk": True,
