@@ -278,6 +278,8 @@ def sandbox_connection(info: Mapping[str, object]) -> dict[str, object]:
     for key in ("user_email", "edition"):
         if info.get(key):
             overrides[key] = info[key]
+    if info.get("daily_credits"):  # the sandbox says what its org is granted; no need to assume
+        overrides["daily_credits"] = info["daily_credits"]
     return overrides
 
 

@@ -284,4 +284,9 @@ def test_bad_admin_input(admin: SandboxAdmin) -> None:
     assert admin.http.get("/journal", params={"since": "abc"}).status_code == 400
     assert admin.http.get("/journal", params={"since": "0"}).status_code == 200
     assert admin.http.post("/config", json={"no_such_knob": 1}).status_code == 400
+    for knob in ({"concurrency": 0}, {"token_ttl": -1}, {"latency_ms": -1}, {"credits_per_day": -1},
+                 {"token_ttl": 0}, {"max_active_tokens": 0}):
+        response = admin.http.post("/config", json=knob)
+        assert response.status_code == 400 and next(iter(knob)) in response.text, knob
+    assert admin.http.post("/config", json={"concurrency": 3, "credits_per_day": 0}).status_code == 200
     assert admin.http.get("/nothing").status_code == 404

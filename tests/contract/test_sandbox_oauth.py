@@ -20,7 +20,7 @@ GOOD = {"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": 
 
 TOKEN_FAILURES = [
     pytest.param({"client_id": "1000.WRONG"}, 200, {"error": "invalid_client"}, id="wrong-client-id"),
-    pytest.param({"client_secret": "nope"}, 200, {"error": "invalid_client"}, id="wrong-client-secret"),
+    pytest.param({"client_secret": "nope"}, 200, {"error": "invalid_client_secret"}, id="wrong-client-secret"),
     pytest.param({"refresh_token": "1000.revoked.1"}, 200, {"error": "invalid_code"}, id="unknown-refresh-token"),
     pytest.param({"refresh_token": ""}, 200, {"error": "invalid_code"}, id="empty-refresh-token"),
     pytest.param({"grant_type": "password"}, 200, {"error": "unsupported_grant_type"}, id="unsupported-grant"),

@@ -101,3 +101,16 @@ def test_all_tiers_failed_category_is_deterministic() -> None:
         assert AllTiersFailed(causes).category is ErrorCategory.AUTH
     mixed = {"mcp": AuthError("x"), "sdk": TransientError("reset"), "rest": ConfigurationError("y")}
     assert AllTiersFailed(mixed).category is ErrorCategory.TRANSIENT
+
+
+@pytest.mark.parametrize(
+    ("page", "per_page", "ok"),
+    [(10, 200, True), (11, 200, False), (20, 100, True), (21, 100, False), (2000, 1, True), (2001, 1, False)],
+)
+def test_search_paging_stops_at_zohos_2000_reachable_results(page: int, per_page: int, ok: bool) -> None:
+    if ok:
+        SearchRecords("Accounts", word="acme", page=page, per_page=per_page)
+    else:
+        with pytest.raises(InvalidRequestError, match="2,000") as info:
+            SearchRecords("Accounts", word="acme", page=page, per_page=per_page)
+        assert info.value.code == "LIMIT_REACHED"

@@ -36,6 +36,15 @@ USER_EMAIL = "admin@sandbox.example.com"
 FULL_SCOPE = "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.users.READ ZohoCRM.org.READ ZohoSearch.securesearch.READ"
 
 
+#: Knobs that must be positive (a zero would make every token expire or every call a 429), and those
+#: that may be zero but never negative.
+_POSITIVE = frozenset({
+    "token_ttl", "max_active_tokens", "token_requests_per_window", "token_window_s", "max_body_bytes",
+    "search_max_conditions", "search_reachable", "concurrency", "sub_concurrency", "journal_max", "hang_max_s",
+})
+_NON_NEGATIVE = frozenset({"latency_ms", "credits_per_day"})
+
+
 @dataclass
 class SandboxConfig:
     """Knobs of the local Zoho. Defaults follow real Zoho where it is documented."""
@@ -96,7 +105,7 @@ class SandboxConfig:
     def effective_credits(self) -> int:
         return self.credits_per_day if self.credits_per_day is not None else EDITION_DAILY_CREDITS[self.edition]
 
-    def patched(self, changes: dict[str, Any]) -> SandboxConfig:
+    def patched(self, changes: dict[str, Any]) -> SandboxConfig:  # noqa: C901 - one check per knob
         """A copy with `changes` applied; raises ValueError naming any unknown or ill-typed knob."""
         names = {f.name: f for f in dataclasses.fields(self)}
         clean: dict[str, Any] = {}
@@ -106,9 +115,17 @@ class SandboxConfig:
             current = getattr(self, key)
             if isinstance(current, bool) and not isinstance(value, bool):
                 raise ValueError(f"{key} must be true or false")
-            if isinstance(current, (int, float)) and not isinstance(current, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
+            numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
+            if numeric or (current is None and key in _POSITIVE | _NON_NEGATIVE):
+                if value is None and current is None:
+                    clean[key] = value
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
                     raise ValueError(f"{key} must be a number")
+                if key in _POSITIVE and value <= 0:
+                    raise ValueError(f"{key} must be greater than 0")
+                if value < 0:
+                    raise ValueError(f"{key} must not be negative")
             if key == "edition" and value not in EDITION_CONCURRENCY:
                 raise ValueError(f"edition must be one of {sorted(EDITION_CONCURRENCY)}")
             if key == "missing_record_mode" and value not in ("204", "400"):

@@ -135,7 +135,8 @@ def handle_token_request(params: dict[str, str], registry: TokenRegistry, config
     if params.get("client_id") != config.client_id:
         return Reply(200, {"error": "invalid_client"})
     if params.get("client_secret") != config.client_secret:
-        return Reply(200, {"error": "invalid_client"})
+        # reference §3.2: Zoho names the secret itself (secondary sources), so clients can say which to fix
+        return Reply(200, {"error": "invalid_client_secret"})
     if grant == "authorization_code":
         if params.get("code") != config.grant_code:
             return Reply(200, {"error": "invalid_code"})

@@ -20,6 +20,8 @@ TIER_ORDER: tuple[TierName, ...] = ("mcp", "sdk", "rest")
 #: Zoho writes at most this many records per call; tiers chunk larger updates.
 MAX_RECORDS_PER_CALL = 100
 MAX_PER_PAGE = 200
+#: Zoho's search and list reach only this many results through page/per_page.
+MAX_REACHABLE = 2000
 
 _ID_RE = re.compile(r"^[0-9]{18,19}$")
 _MODULE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
@@ -235,9 +237,14 @@ class SearchRecords:
             )
         if not (1 <= self.per_page <= MAX_PER_PAGE):
             raise InvalidRequestError(f"per_page must be between 1 and {MAX_PER_PAGE}", code="INVALID_DATA")
-        if self.page < 1 or self.page * self.per_page > 2000 + self.per_page:
+        if self.page < 1:
+            raise InvalidRequestError("page must be at least 1", code="INVALID_DATA")
+        if (self.page - 1) * self.per_page >= MAX_REACHABLE:
+            last = MAX_REACHABLE // self.per_page + (1 if MAX_REACHABLE % self.per_page else 0)
             raise InvalidRequestError(
-                "page must be at least 1, and Zoho reaches only the first 2,000 results", code="LIMIT_REACHED"
+                f"page {self.page} starts beyond the first {MAX_REACHABLE:,} results, the most Zoho's search "
+                f"reaches; with per_page={self.per_page} the last page is {last}: narrow the search instead",
+                code="LIMIT_REACHED",
             )
         object.__setattr__(self, "fields", check_field_names(self.fields))
 
