@@ -22,7 +22,8 @@ _SECRET_KEYS = re.compile(
     re.IGNORECASE,
 )
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(Zoho-oauthtoken|Bearer)\s+[^\s\"',;]+", re.IGNORECASE), r"\1 " + REDACTED),
+    # a credential after the scheme word is long; "a bearer token, or…" in prose is not one
+    (re.compile(r"(Zoho-oauthtoken|Bearer)\s+[^\s\"',;]{10,}", re.IGNORECASE), r"\1 " + REDACTED),
     (re.compile(r"(/mcp/)[^/\s\"'?]+(/message)"), r"\1" + REDACTED + r"\2"),
     (
         re.compile(

@@ -42,3 +42,9 @@ def test_structlog_and_stdlib_lines_are_json_and_redacted() -> None:
     for leak in ("1000.aa.bb", "k3y123", "1000.cc.dd"):
         assert leak not in text
     configure_logging("info")
+
+
+def test_prose_about_tokens_is_left_readable() -> None:
+    text = "set ZOHO_MCP_TOKEN to a valid bearer token, or use Authorization: Bearer <token>"
+    assert redact(text) == text
+    assert "abc123def456" not in redact("Authorization: Bearer abc123def456ghi")
