@@ -383,6 +383,21 @@ class ZohoGateway:
             self.stats[name].record(elapsed, ok, category)
             self.metrics.observe_call(name, category, elapsed)
 
+    def note_hedge_loser(self, name: str, start: float, epoch: int) -> None:
+        """A hedged read's loser was cancelled: if it had run at least the hedge ceiling (slower than
+        anything normal), it counts as a transient failure of its tier, in the stats and on the
+        breaker; otherwise as nothing. Else a hung tier never opens and every read pays the hedge delay."""
+        elapsed = self._clock() - start
+        ceiling = self.settings.hedge_max_delay
+        if elapsed < ceiling:
+            return
+        err = TransientError(f"no answer within {ceiling:g}s (abandoned to a faster tier)", code="SLOW_CALL", tier=name)
+        category = ErrorCategory.TRANSIENT.value
+        self.stats[name].record(elapsed, False, category)
+        self.metrics.observe_call(name, category, elapsed)
+        self.breakers[name].record_slow(epoch=epoch, error=err)
+        log.info("hedge_loser_slow", tier=name, elapsed_ms=round(elapsed * 1000, 1))
+
     def _sync_credits(self, name: str, tier: Tier) -> None:
         """Re-base the limiter on Zoho's own count, once per new value (a stale one would refund)."""
         remaining = getattr(tier, "last_credits_remaining", None)

@@ -3,7 +3,8 @@
 The main line walks the plan exactly like plain failover (so an error before the hedge delay fails
 over at once). Beside each attempt a timer waits the hedge delay (the tier's p95, bounded); if it
 fires first, the next tier of the plan starts in parallel. The first success cancels the others
-(the breaker sees a cancellation as nothing). At most `MAX_HEDGES` extra tiers start per read.
+(the breaker sees a cancellation as nothing, but a loser that had already run the hedge ceiling is
+a slow call: a failure of its tier, see `ZohoGateway.note_hedge_loser`). At most `MAX_HEDGES` extra tiers start per read.
 
 Cost matters: nearly every read finishes before its timer, so the fast path is one task group, one
 cancel scope and, on asyncio with the real sleep, a loop timer (`call_later`) rather than a timer
@@ -104,6 +105,11 @@ class _Race:
         if hedge is not None:
             self.main_scope.cancel()
 
+    def _lost(self, name: str, start: float, epoch: int) -> None:
+        """Cancelled because another tier decided the race (not because our caller went away)."""
+        if self.has_result or self.error is not None:
+            self.gw.note_hedge_loser(name, start, epoch)
+
     def stop_others(self, keep: str | None) -> None:
         """Cancel the hedge timer and every hedge still running (but `keep`, the one finishing)."""
         if self.timer_cancel is not None:
@@ -147,8 +153,12 @@ class _Race:
             if self.hedges_left > 0 and index < last:
                 self.timer_cancel = self._arm(name, index)
             self.started.add(name)
+            start, epoch = gw._clock(), gw.breakers[name].epoch
             try:
                 result = await gw.attempt(name, self.op)
+            except anyio.get_cancelled_exc_class():
+                self._lost(name, start, epoch)
+                raise
             except Exception as exc:
                 if self.timer_cancel is not None:
                     self.timer_cancel()
@@ -206,10 +216,15 @@ class _Race:
         self.tg.start_soon(self._run_hedge, hedge, scope)
 
     async def _run_hedge(self, name: str, scope: CancelScope) -> None:
+        gw = self.gw
+        start, epoch = gw._clock(), gw.breakers[name].epoch
         try:
             with scope:
                 try:
-                    result = await self.gw.attempt(name, self.op)
+                    result = await gw.attempt(name, self.op)
+                except anyio.get_cancelled_exc_class():
+                    self._lost(name, start, epoch)
+                    raise
                 except Exception as exc:
                     if fails_over(exc):
                         self.causes[name] = exc

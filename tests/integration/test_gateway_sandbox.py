@@ -267,11 +267,41 @@ async def test_slow_mcp_read_is_hedged_to_the_next_tier(make: Any, admin: Any) -
     assert surfaces(admin.journal()) == [("crm", "other")]  # REST, the hedge, answered
     body, _ = gw.metrics.render()
     assert b'zoho_mcp_hedges_total{tier="rest"} 1.0' in body
-    assert gw.breakers["mcp"].failure_count == 0  # the cancelled loser is not a failure
+    # The loser had run the whole hedge ceiling (no latency samples yet): a slow call, one failure
+    assert gw.breakers["mcp"].failure_count == 1 and gw.breakers["mcp"].state == "closed"
     admin.clear_faults()
     with anyio.fail_after(4):
         again = await gw.attempt("mcp", op)  # and MCP still works after its call was cancelled
     assert isinstance(again, GetResult) and again.records[0]["id"] == rid
+
+
+async def test_hung_mcp_opens_its_circuit_through_slow_hedge_losers(make: Any, admin: Any) -> None:
+    """UAT: with MCP hanging every hedged read paid the hedge delay forever, because a cancelled loser
+    counted as nothing. A loser that ran the hedge ceiling is a slow call: MCP's circuit opens."""
+    ids = admin.record_ids("Accounts")[10:15]
+    gw = await make(
+        hedge_enabled=True, hedge_min_delay=0.01, hedge_max_delay=0.05, enable_sdk=False, breaker_failure_threshold=2
+    )
+    await gw.attempt("mcp", GetRecords("Accounts", (ids[0],)))  # open the MCP session first
+    admin.fault(surface="mcp", mode="hang")
+
+    for rid in ids[:2]:
+        with anyio.fail_after(4):
+            result = await gw.execute(GetRecords("Accounts", (rid,)), AGENT)
+        assert isinstance(result, GetResult) and result.records[0]["id"] == rid
+    assert gw.breakers["mcp"].state == "open"
+    assert gw.health()["tiers"]["mcp"]["errors_by_category"] == {"transient": 2}
+    assert admin.faults()[0]["applied"] == 2
+
+    admin.clear_journal()
+    for rid in ids[2:]:
+        with anyio.fail_after(4):
+            result = await gw.execute(GetRecords("Accounts", (rid,)), AGENT)
+        assert isinstance(result, GetResult) and result.records[0]["id"] == rid
+    assert admin.faults()[0]["applied"] == 2  # later reads never touched MCP
+    assert surfaces(admin.journal()) == [("crm", "other")] * 3  # REST answered each directly
+    body, _ = gw.metrics.render()
+    assert b'zoho_mcp_hedges_total{tier="rest"} 2.0' in body  # no hedge once MCP is skipped
 
 
 # --- the shared limiter against the sandbox's real per-org concurrency limit ----------------------

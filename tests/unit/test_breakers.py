@@ -706,3 +706,23 @@ async def test_circuit_open_error_carries_the_cause_until_the_breaker_closes() -
     now[0] = 20.0
     assert await b.call(ok) == "ok"
     assert b.state == "closed" and b.last_failure is None
+
+
+def test_record_slow_counts_as_a_failure_with_half_open_rules(clock: FakeClock) -> None:
+    """A call abandoned for being too slow (a hedge loser on a hung tier) is a failure: it opens a
+    closed breaker at the threshold, fails a half-open trial, and is ignored while open or when stale."""
+    b = TierBreaker("mcp", failure_threshold=2, recovery_timeout=60.0, half_open_calls=1, success_threshold=1, clock=clock)
+    epoch = b.epoch
+    b.record_slow(epoch=epoch)
+    assert b.state == "closed" and b.failure_count == 1
+    b.record_slow(epoch=epoch)
+    assert b.state == "open"
+    assert "too slow" in str(b.open_error())
+    b.record_slow(epoch=b.epoch)  # while open: nothing
+    clock.advance(61)
+    assert b.state == "half_open"
+    stale = epoch
+    b.record_slow(epoch=stale)  # started before the breaker opened: not this trial
+    assert b.state == "half_open"
+    b.record_slow(epoch=b.epoch)
+    assert b.state == "open" and b.retry_in() == 60.0

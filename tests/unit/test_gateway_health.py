@@ -212,3 +212,44 @@ async def test_a_failed_probe_makes_a_closed_tier_unhealthy() -> None:
     assert_shape(doc)
     assert doc["tiers"]["rest"]["circuit"] == "closed" and doc["tiers"]["rest"]["healthy"] is False
     assert doc["status"] == "degraded"
+
+
+async def test_health_recovers_after_outage_when_probes_succeed() -> None:
+    """UAT: every tier failed, faults cleared, probes closed the circuits and MCP served calls again,
+    yet health stayed `unhealthy` with every tier unhealthy: the backups got no calls, and their old
+    failed calls still judged them. A successful probe starts the judgement afresh."""
+    down = {name: TransientError("down", code="HTTP_503", status=503, tier=name) for name in ("mcp", "sdk", "rest")}
+    tiers = three(mcp=(down["mcp"],), sdk=(down["sdk"],), rest=(down["rest"],))
+    gw, clock, _ = make_gateway(tiers)
+    for _ in range(10):
+        with pytest.raises(AllTiersFailed):
+            await gw.execute(READ, RoutingHints(agent=True))
+    assert gw.health()["status"] == "unhealthy"
+
+    for tier in tiers.values():
+        tier.script(READ_OK)
+    clock.advance(61)
+    for _ in range(2):  # success_threshold trials: every circuit closes
+        await gw.check_health()
+    assert set(gw.breakers.states().values()) == {"closed"}
+    backup_calls = (tiers["sdk"].calls, tiers["rest"].calls)
+    assert all(n >= 3 for n in backup_calls)
+    for _ in range(5):
+        await gw.execute(READ, RoutingHints(agent=True))
+    assert (tiers["sdk"].calls, tiers["rest"].calls) == backup_calls  # no traffic since the outage
+
+    doc = gw.health()
+    assert doc["status"] == "healthy"
+    assert all(t["healthy"] for t in doc["tiers"].values())
+    assert doc["tiers"]["mcp"]["successes"] == 5  # the totals are history, kept
+    assert doc["tiers"]["sdk"]["failures"] == backup_calls[0] and doc["tiers"]["sdk"]["success_rate"] == 0.0
+
+
+async def test_failed_probe_keeps_a_failing_tier_unhealthy() -> None:
+    tiers = three(mcp=(TransientError("down", code="HTTP_503", status=503, tier="mcp"),))
+    gw, _, _ = make_gateway(tiers, breaker_failure_threshold=100)
+    for _ in range(2):
+        await gw.execute(READ, RoutingHints(agent=True))
+    tiers["mcp"].probe_error = TransientError("down", code="HTTP_503", status=503, tier="mcp")
+    doc = await gw.check_health()
+    assert doc["tiers"]["mcp"]["healthy"] is False and doc["status"] == "degraded"

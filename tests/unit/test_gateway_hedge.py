@@ -271,3 +271,65 @@ async def test_cancelled_caller_leaves_no_timer_behind() -> None:
     assert tiers["sdk"].cancelled == 1
     assert tiers["mcp"].calls == 0 and errors == []
     assert metric(gw, "hedges", tier="mcp") == 0
+
+
+async def _hedge_past(gw: Any, clock: Any, sleep: Any, gate: Gate, seconds: float) -> Any:
+    """One read whose primary hangs on `gate`: `seconds` pass, then the hedge timer fires."""
+    run = Run()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, gw, READ)
+        await gate.entered.wait()
+        while sleep.waiting == 0:
+            await anyio.sleep(0)
+        clock.advance(seconds)
+        sleep.fire()
+    assert run.error is None
+    return run.result
+
+
+async def test_slow_hedge_loser_counts_as_failure_and_opens_the_circuit() -> None:
+    """UAT: a hung tier lost every hedge, each loss a mere cancellation, so its circuit never opened
+    and every read paid the 2 s hedge delay. A loser that ran the hedge ceiling is a slow call."""
+    hung = (Gate(), Gate())
+    tiers = three(sdk=hung)
+    gw, clock, sleep = make_gateway(tiers, breaker_failure_threshold=2)
+
+    assert who(await _hedge_past(gw, clock, sleep, hung[0], 2.0)) == "mcp"
+    assert tiers["sdk"].cancelled == 1
+    assert gw.breakers["sdk"].failure_count == 1 and gw.breakers["sdk"].state == "closed"
+    sdk = gw.stats["sdk"]
+    assert (sdk.requests, sdk.failures, sdk.errors_by_category) == (1, 1, {"transient": 1})
+    assert metric(gw, "tier_calls", tier="sdk", outcome="transient") == 1
+
+    assert who(await _hedge_past(gw, clock, sleep, hung[1], 2.5)) == "mcp"
+    assert gw.breakers["sdk"].state == "open"
+    assert gw.breakers["mcp"].failure_count == 0 and gw.stats["mcp"].failures == 0
+
+    delays_before = len(sleep.delays)
+    for _ in range(3):  # later reads skip the hung tier: no hedge delay to pay
+        assert who(await gw.execute(READ)) == "mcp"
+    assert tiers["sdk"].calls == 2
+    assert all(d == 2.0 for d in sleep.delays[delays_before:])  # only mcp's own (unfired) timers
+    assert gw.limiter.in_flight == 0
+
+
+async def test_hedge_loser_cancelled_before_the_ceiling_counts_as_nothing() -> None:
+    gate = Gate()
+    tiers = three(sdk=(gate,))
+    gw, clock, sleep = make_gateway(tiers, breaker_failure_threshold=1)
+    assert who(await _hedge_past(gw, clock, sleep, gate, 1.9)) == "mcp"
+    assert tiers["sdk"].cancelled == 1
+    assert gw.breakers["sdk"].failure_count == 0 and gw.breakers["sdk"].state == "closed"
+    assert gw.stats["sdk"].requests == 0
+
+
+async def test_slow_hedge_loser_in_half_open_is_a_failed_trial() -> None:
+    gate = Gate()
+    tiers = three(sdk=(gate,))
+    gw, clock, sleep = make_gateway(tiers)
+    gw.breakers["sdk"].force_open()
+    clock.advance(61)
+    assert gw.breakers["sdk"].state == "half_open"
+    assert who(await _hedge_past(gw, clock, sleep, gate, 2.0)) == "mcp"
+    assert gw.breakers["sdk"].state == "open"  # reopened with a fresh recovery timeout
+    assert gw.breakers["sdk"].snapshot()["trials_in_flight"] == 0

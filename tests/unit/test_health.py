@@ -304,3 +304,33 @@ def test_recent_calls_mostly_failing_make_unhealthy() -> None:
     for _ in range(6):
         stats.record(0.1, True)
     assert stats.recent_failures == 3 and stats.healthy  # 3 of the last 10: recovered
+
+
+def test_successful_probe_clears_failure_streak_and_recent_failures() -> None:
+    """UAT: after an outage the backup tiers got no calls, so their failed calls judged them unhealthy
+    forever although every probe succeeded. A successful probe ends both judgements."""
+    stats = TierStats(unhealthy_after=5)
+    for _ in range(10):
+        stats.record(0.1, False, ErrorCategory.TRANSIENT)
+    assert not stats.healthy and stats.mostly_failing and stats.consecutive_failures == 10
+    stats.record_check(False, Down("still down"))
+    assert not stats.healthy  # a failed probe clears nothing
+    assert stats.consecutive_failures == 10
+    stats.record_check(True)
+    assert stats.healthy
+    assert stats.consecutive_failures == 0 and stats.recent_failures == 0
+    assert stats.failures == 10 and stats.requests == 10  # the totals are history, kept
+    for _ in range(2):
+        stats.record(0.1, False, ErrorCategory.TRANSIENT)
+    assert stats.healthy  # two failures after the probe: not yet a pattern
+    stats.record(0.1, False, ErrorCategory.TRANSIENT)
+    assert not stats.healthy  # calls after the probe are judged as before
+
+
+def test_successful_call_ends_the_failure_streak() -> None:
+    stats = TierStats(unhealthy_after=3)
+    for _ in range(3):
+        stats.record(0.1, False, ErrorCategory.TRANSIENT)
+    assert stats.consecutive_failures == 3
+    stats.record(0.1, True)
+    assert stats.consecutive_failures == 0

@@ -58,7 +58,7 @@ from zoho_mcp.resilience.errors import CircuitOpenError
 if TYPE_CHECKING:
     from zoho_mcp.resilience.metrics import Metrics
 
-__all__ = ["BreakerRegistry", "StateName", "TierBreaker", "Listener", "ProbeFailed"]
+__all__ = ["BreakerRegistry", "StateName", "TierBreaker", "Listener", "ProbeFailed", "SlowCall"]
 
 T = TypeVar("T")
 StateName = Literal["closed", "open", "half_open"]
@@ -74,6 +74,10 @@ log = get_logger("zoho_mcp.breakers")
 
 class ProbeFailed(Exception):
     """Stands in for the error of a failed health probe, which the breaker only sees as a bool."""
+
+
+class SlowCall(Exception):
+    """Stands in for the cause of a call abandoned for being too slow (see `TierBreaker.record_slow`)."""
 
 
 class _Accounting(CircuitBreakerBaseState):
@@ -380,6 +384,14 @@ class TierBreaker:
             st._handle_success()
         else:
             st._record_failure(error if error is not None else ProbeFailed(f"health probe of {self.name} failed"))
+
+    def record_slow(self, *, epoch: int | None = None, error: BaseException | None = None) -> None:
+        """Count a call that was abandoned (cancelled) after running longer than anything normal as a
+        failure (Resilience4j's slow call): a hedged read's loser on a hung tier is otherwise only a
+        cancellation, which counts as nothing, so the tier's circuit never opened. Same rules as a
+        failed probe: a failure when closed, a failed trial (reopen) when half-open, ignored while open
+        or when `epoch` (read when the call started) shows the state changed since."""
+        self.record_probe(False, epoch=epoch, error=error if error is not None else SlowCall(f"{self.name} call too slow"))
 
     # --- manual control ------------------------------------------------------------------------
 

@@ -98,7 +98,8 @@ class TierStats:
     answer as a success of the tier and still show it). `healthy` is False while the last health probe
     failed, after `unhealthy_after` consecutive failed calls (until the next success), or while its
     recent calls mostly fail (≥ half of the last RECENT_WINDOW, and at least RECENT_MIN_FAILURES):
-    a tier failing three calls in four is not healthy just because one got through.
+    a tier failing three calls in four is not healthy just because one got through. A successful
+    probe clears both judgements: only calls after it count (the tier has been seen answering).
     `success_rate` is 1.0 before any request (no evidence of failure); latencies are None without samples.
     """
 
@@ -158,6 +159,11 @@ class TierStats:
         self.last_check = self._now()
         self.last_check_ok = ok
         self.last_check_error = None if error is None else (error if isinstance(error, str) else type(error).__name__)
+        if ok:
+            # The tier answers now: calls before this probe no longer judge it. Backup tiers get no
+            # call traffic once the primary recovers, so without this they stayed unhealthy forever.
+            self.consecutive_failures = 0
+            self.recent.clear()
 
     @property
     def success_rate(self) -> float:
