@@ -236,6 +236,23 @@ class Settings(BaseSettings):
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
+    def check_state_dir(self) -> Path:
+        """The state folder, usable; checked at startup so a bad ZOHO_STATE_DIR is one clear line, not a
+        crash on the first call that needs a token."""
+        name = "ZOHO_STATE_DIR" if self.state_dir is not None else "the state folder (set ZOHO_STATE_DIR)"
+        try:
+            path = self.resolved_state_dir()
+        except FileExistsError as exc:
+            raise SettingsError(f"{name} {exc.filename or self.state_dir} is not a directory") from None
+        except OSError as exc:
+            where = exc.filename or self.state_dir
+            raise SettingsError(f"{name} {where} cannot be created: {exc.strerror or exc}") from None
+        if not path.is_dir():
+            raise SettingsError(f"{name} {path} is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise SettingsError(f"{name} {path} is not writable by this user")
+        return path
+
     def missing_connection_settings(self) -> list[str]:
         """Names of the variables a real (non-sandbox) run still needs, in the order to fix them."""
         missing: list[str] = []
@@ -318,15 +335,21 @@ def unexpanded_placeholders(environ: Mapping[str, str] | None = None) -> list[st
     return names
 
 
+def placeholder_error(names: list[str]) -> SettingsError:
+    """The one message for variables left as literal `${...}` (checked in the environment and in Settings)."""
+    verb, noun = ("holds", "a '${...}' placeholder") if len(names) == 1 else ("hold", "'${...}' placeholders")
+    return SettingsError(
+        f"{', '.join(names)} still {verb} {noun}: the MCP client that started "
+        "this server does not expand variables in its config (Claude Desktop does not); write the "
+        "values themselves in its \"env\" block, or start the server from a shell that has them set"
+    )
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning pydantic's report into one line that names the variable."""
     placeholders = unexpanded_placeholders()
     if placeholders:
-        raise SettingsError(
-            f"{', '.join(placeholders)} still hold '${{...}}' placeholders: the MCP client that started "
-            "this server does not expand variables in its config (Claude Desktop does not); write the "
-            "values themselves in its \"env\" block, or start the server from a shell that has them set"
-        )
+        raise placeholder_error(placeholders)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

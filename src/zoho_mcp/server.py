@@ -10,25 +10,38 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import ipaddress
+import os
 import re
 import shutil
+import signal
+import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, BinaryIO, TextIO
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.types import CallToolResult
 from pydantic import AliasChoices, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from zoho_mcp import __version__
-from zoho_mcp.config import Settings, SettingsError, exit_on_settings_error, load_settings, sandbox_connection
+from zoho_mcp.config import (
+    Settings,
+    SettingsError,
+    exit_on_settings_error,
+    load_settings,
+    placeholder_error,
+    sandbox_connection,
+)
 from zoho_mcp.logs import configure_logging, get_logger, register_secret
 from zoho_mcp.resources import HealthNotifier
 from zoho_mcp.resources import register as register_resources
@@ -158,6 +171,7 @@ def build_server(settings: Settings, gateway: Gateway | None = None) -> ZohoMCPS
                 state.gateway = None
                 # Not shielded: the gateway's own task group must be exited from this very scope stack.
                 await built.aclose()
+                log.info("gateway_closed")
 
     server = ZohoMCPServer(
         "zoho-mcp",
@@ -251,6 +265,141 @@ def unexpanded_placeholders(settings: Settings) -> list[str]:
     return names
 
 
+# --------------------------------------------------------------------------- stdio, signals
+
+#: Exit code of `serve` stopped by SIGINT or SIGTERM (stdio or HTTP), after its cleanup: a requested stop
+#: is a clean stop, and it is how MCP clients stop the servers they start.
+SIGNAL_EXIT_CODE = 0
+#: After a signal, in-flight requests get this long to finish before they are cancelled; a second signal
+#: cancels them at once.
+STOP_GRACE = 3.0
+
+
+class _AbandonableLines:
+    """The lines of stdin, each read in a worker thread that a stop leaves behind rather than waits for.
+
+    The SDK reads stdin in a thread it waits for even when cancelled, so a server whose client keeps stdin
+    open could not be stopped by a signal. `stop()` ends the lines as end of input would, so the server
+    shuts down through its normal path (lifespan exit, gateway closed); the thread stays blocked on the
+    read, which is why `run_serve` ends the process with `os._exit` once its cleanup is done.
+    """
+
+    def __init__(self, fp: TextIO) -> None:
+        self._fp = fp
+        self._scope: anyio.CancelScope | None = None
+        self._stopped = False
+
+    def __aiter__(self) -> _AbandonableLines:
+        return self
+
+    async def __anext__(self) -> str:
+        line = ""
+        if not self._stopped:
+            with anyio.CancelScope() as self._scope:
+                line = await anyio.to_thread.run_sync(self._fp.readline, abandon_on_cancel=True)
+            self._scope = None
+        if not line or self._stopped:
+            raise StopAsyncIteration
+        return line
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+
+@contextmanager
+def _claimed_stdin() -> Iterator[TextIO]:
+    """The client's stdin on a private descriptor, with fd 0 on the null device while serving.
+
+    What the SDK's `stdio_server()` does for stdin when it reads it itself: nothing else in the process
+    (a child, a stray `input()`) can take bytes off the wire. Where fd 0 cannot be moved, it is read in place.
+    """
+    try:
+        private = os.dup(0)
+    except OSError:
+        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        return
+    wire: BinaryIO = open(private, "rb", closefd=False)  # noqa: SIM115 - an abandoned read may still use it
+    moved = False
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            os.dup2(null, 0)
+            moved = True
+        finally:
+            os.close(null)
+    except OSError:
+        pass
+    try:
+        yield io.TextIOWrapper(wire, encoding="utf-8", errors="replace")
+    finally:
+        if moved:
+            os.dup2(private, 0)
+        # `private` stays open: a worker thread may still be blocked reading it.
+
+
+async def serve_stdio(server: ZohoMCPServer, stdin: TextIO) -> int | None:
+    """Serve one client over stdio until end of input, SIGINT or SIGTERM; the signal's number, if any.
+
+    On a signal the server stops as on end of input, so the lifespan closes the gateway; requests still
+    running after `STOP_GRACE` seconds (or at a second signal) are cancelled.
+    """
+    lines = _AbandonableLines(stdin)
+    received: list[int] = []
+    lowlevel = server._lowlevel_server  # noqa: SLF001 - run_stdio_async, with our stdin reader
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    if received:
+                        break
+                    received.append(signum)
+                    log.info("server_stopping", signal=signal.Signals(signum).name, grace_seconds=STOP_GRACE)
+                    lines.stop()
+                    tg.start_soon(cancel_after_grace)
+            tg.cancel_scope.cancel()
+
+        async def cancel_after_grace() -> None:
+            await anyio.sleep(STOP_GRACE)
+            log.warning("server_stop_forced", reason="requests still running after the grace period")
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(stop_on_signal)
+        async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        tg.cancel_scope.cancel()
+    return received[0] if received else None
+
+
+class _Interrupted(KeyboardInterrupt):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise _Interrupted(signum)
+
+
+def _exit_if_threads_linger(code: int) -> None:
+    """End the process now if a worker thread is still blocked (the stdin read a signal abandoned).
+
+    Python waits for every non-daemon thread at exit, and a read of a pipe the client keeps open never
+    returns, so a stopped server would hang. Cleanup has run by the time this is called; only the
+    interpreter's own teardown is skipped, so the log streams are flushed first.
+    """
+    main = threading.main_thread()
+    if any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        for stream in (sys.stderr, sys.stdout):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
 def run_serve(args: argparse.Namespace) -> None:
     """`zoho-mcp serve`: configuration errors are one line on stderr and exit code 2."""
     overrides: dict[str, Any] = {"read_only": True} if getattr(args, "read_only", False) else {}
@@ -277,6 +426,12 @@ def run_serve(args: argparse.Namespace) -> None:
             )
     sandbox: Any = None
     state_dir: str | None = None
+    stopped_by: int | None = None
+    exit_code = 0
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM unwinds like Ctrl-C, so the cleanup below runs: during startup, before `serve_stdio`
+        # watches signals itself, and after uvicorn's graceful stop, which re-raises the signal it caught.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if getattr(args, "sandbox", False):
             from zoho_mcp.sandbox.app import SandboxConfig, SandboxServer
@@ -306,13 +461,11 @@ def run_serve(args: argparse.Namespace) -> None:
                 )
         placeholders = unexpanded_placeholders(settings)
         if placeholders:
-            exit_on_settings_error(
-                SettingsError(
-                    f"{', '.join(placeholders)} still hold '${{...}}' placeholders: the MCP client that started "
-                    "this server does not expand variables in its config (Claude Desktop does not); write the "
-                    "values themselves in its \"env\" block, or start the server from a shell that has them set"
-                )
-            )
+            exit_on_settings_error(placeholder_error(placeholders))
+        try:
+            settings.check_state_dir()
+        except SettingsError as exc:
+            exit_on_settings_error(exc)
         server = build_server(settings)
         log.info("server_starting", transport=transport, read_only=settings.read_only, tiers=settings.enabled_tiers)
         if transport == "http":
@@ -320,11 +473,18 @@ def run_serve(args: argparse.Namespace) -> None:
 
             run_http(server, settings, host=host, port=getattr(args, "port", 8000))
         else:
-            anyio.run(server.run_stdio_async)
-    except KeyboardInterrupt:
-        pass
+            with _claimed_stdin() as stdin:
+                stopped_by = anyio.run(serve_stdio, server, stdin)
+            if stopped_by is not None:
+                exit_code = SIGNAL_EXIT_CODE
+    except* KeyboardInterrupt as group:  # `except*`: raised inside a task group during startup, it comes grouped
+        stopped_by, exit_code = getattr(group.exceptions[0], "signum", signal.SIGINT), SIGNAL_EXIT_CODE
     finally:
         if sandbox is not None:
             sandbox.stop()
         if state_dir is not None:
             shutil.rmtree(state_dir, ignore_errors=True)
+    if stopped_by is not None:
+        log.info("server_stopped", signal=signal.Signals(stopped_by).name, exit_code=exit_code)
+        _exit_if_threads_linger(exit_code)
+        raise SystemExit(exit_code)

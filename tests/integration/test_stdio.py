@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from mcp.client.stdio import stdio_client
 from mcp.types import JSONRPCMessage
 from pydantic import TypeAdapter
 
-from serve_helpers import repo_root, serve_command, server_env
+from serve_helpers import free_port, repo_root, serve_command, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -211,3 +214,84 @@ def test_unexpanded_config_placeholders_are_one_clear_line_and_exit_2(tmp_path: 
     for name in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_MCP_URL"):
         assert name in lines[0]
     assert "ZOHO_REFRESH_TOKEN" not in lines[0] and "placeholders" in lines[0]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_stdio_server_cleanly_while_stdin_stays_open(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM with the client still attached: exit 0 (SIGNAL_EXIT_CODE), logged, cleaned up."""
+    temp = tmp_path / "tmp"  # where `serve --sandbox` puts its state folder, so the test can see it go
+    temp.mkdir()
+    proc = subprocess.Popen(serve_command("--sandbox"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=server_env(TMPDIR=str(temp)), cwd=tmp_path, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        assert list(temp.glob("zoho-mcp-sandbox-*")), "the sandbox state folder should exist while serving"
+        proc.send_signal(signum)
+        try:
+            returncode = proc.wait(timeout=15)  # a hang guard, not a timing assertion
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the server ignored {signal.Signals(signum).name} while stdin was open")
+        stdout, stderr = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert returncode == 0, stderr[-2000:]
+    assert stdout == ""
+    assert "Traceback" not in stderr
+    events = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    names = [e.get("event") for e in events]
+    stopping = [e for e in events if e.get("event") == "server_stopping"]
+    assert stopping and stopping[0]["signal"] == signal.Signals(signum).name
+    assert "gateway_closed" in names and "server_stopped" in names
+    assert names.index("gateway_closed") < names.index("server_stopped")
+    assert not list(temp.glob("zoho-mcp-sandbox-*")), "the sandbox state folder was left behind"
+
+
+@pytest.mark.parametrize(("state_dir", "problem"), [("/proc/nope", "cannot be created"),
+                                                    ("/etc/passwd", "is not a directory")])
+def test_a_bad_state_dir_is_one_clear_line_and_exit_2(tmp_path: Path, state_dir: str, problem: str) -> None:
+    env = server_env(ZOHO_STATE_DIR=state_dir, ZOHO_CLIENT_ID="1000.X", ZOHO_CLIENT_SECRET="s",
+                     ZOHO_REFRESH_TOKEN="1000.r.t", ENABLE_TIER1_MCP="false")
+    done = subprocess.run(serve_command(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "ZOHO_STATE_DIR" in lines[0] and state_dir in lines[0] and problem in lines[0]
+
+
+def test_sigterm_stops_serve_over_http_with_the_same_cleanup(tmp_path: Path) -> None:
+    """uvicorn re-raises the SIGTERM it handled, which used to kill `serve` before it removed the sandbox's
+    state folder (exit -15); now it cleans up and exits 0, as over stdio."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(serve_command("--sandbox", "--transport", "http", "--port", str(port)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=server_env(TMPDIR=str(temp)), cwd=tmp_path, text=True)
+    try:
+        for _ in range(600):  # a hang guard while the server starts
+            if proc.poll() is not None:
+                break
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the HTTP server did not start"
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=15)
+        stdout, stderr = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert returncode == 0, stderr[-2000:]
+    assert stdout == "" and "Traceback" not in stderr
+    assert "Application shutdown complete" in stderr  # uvicorn's own log of the graceful stop
+    assert not list(temp.glob("zoho-mcp-sandbox-*")), "the sandbox state folder was left behind"

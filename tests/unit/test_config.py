@@ -128,3 +128,25 @@ def test_unexpanded_placeholders_are_named_before_parsing(monkeypatch: pytest.Mo
         load_settings()
     text = str(info.value)
     assert "ENABLE_TIER1_MCP" in text and "ZOHO_CLIENT_SECRET" in text and "placeholders" in text
+
+
+def test_one_placeholder_holds_several_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOHO_CLIENT_ID", "${ZOHO_CLIENT_ID}")
+    with pytest.raises(SettingsError) as one:
+        load_settings()
+    assert str(one.value).startswith("ZOHO_CLIENT_ID still holds a '${...}' placeholder:")
+    monkeypatch.setenv("ZOHO_CLIENT_SECRET", "${ZOHO_CLIENT_SECRET}")
+    with pytest.raises(SettingsError) as several:
+        load_settings()
+    assert str(several.value).startswith("ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET still hold '${...}' placeholders:")
+
+
+def test_state_dir_is_checked(tmp_path) -> None:
+    fresh = tmp_path / "a" / "b"
+    assert Settings(state_dir=fresh).check_state_dir() == fresh and fresh.is_dir()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for path, problem in ((a_file, "is not a directory"), (a_file / "sub", "cannot be created")):
+        with pytest.raises(SettingsError) as info:
+            Settings(state_dir=path).check_state_dir()
+        assert str(info.value).startswith(f"ZOHO_STATE_DIR {path} {problem}")
