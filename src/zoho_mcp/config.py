@@ -345,13 +345,25 @@ def placeholder_error(names: list[str]) -> SettingsError:
     )
 
 
+def _placeholder_values(settings: Settings) -> list[str]:
+    """The same check on parsed values, for a `${...}` that came from a `.env` file."""
+    names: list[str] = []
+    for field, info in Settings.model_fields.items():
+        value = getattr(settings, field)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and _PLACEHOLDER.search(value):
+            names.append(_alias_of(field))
+    return names
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning pydantic's report into one line that names the variable."""
     placeholders = unexpanded_placeholders()
     if placeholders:
         raise placeholder_error(placeholders)
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = err.get("loc") or ()
@@ -361,6 +373,10 @@ def load_settings(**overrides: object) -> Settings:
         value = err.get("input")
         shown = "" if name in _SECRET_VARS or isinstance(value, dict) else f" (got {value!r})"
         raise SettingsError(f"invalid setting {name}{shown}: {err.get('msg')}") from None
+    placeholders = _placeholder_values(settings)
+    if placeholders:
+        raise placeholder_error(placeholders)
+    return settings
 
 
 _SECRET_VARS = {

@@ -13,7 +13,6 @@ import difflib
 import io
 import ipaddress
 import os
-import re
 import shutil
 import signal
 import sys
@@ -31,7 +30,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.types import CallToolResult
-from pydantic import AliasChoices, BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from zoho_mcp import __version__
 from zoho_mcp.config import (
@@ -39,7 +38,6 @@ from zoho_mcp.config import (
     SettingsError,
     exit_on_settings_error,
     load_settings,
-    placeholder_error,
     sandbox_connection,
 )
 from zoho_mcp.logs import configure_logging, get_logger, register_secret
@@ -249,22 +247,6 @@ def _register_secrets(settings: Settings) -> None:
                 register_secret(part)
 
 
-_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
-
-
-def unexpanded_placeholders(settings: Settings) -> list[str]:
-    """Variables whose value is a literal `${NAME}`: a client config copied where `${...}` is not expanded."""
-    names: list[str] = []
-    for field, info in Settings.model_fields.items():
-        value = getattr(settings, field)
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, str) and _PLACEHOLDER.match(value.strip()):
-            alias = info.validation_alias
-            names.append(str(alias.choices[0]) if isinstance(alias, AliasChoices) else field.upper())
-    return names
-
-
 # --------------------------------------------------------------------------- stdio, signals
 
 #: Exit code of `serve` stopped by SIGINT or SIGTERM (stdio or HTTP), after its cleanup: a requested stop
@@ -459,9 +441,6 @@ def run_serve(args: argparse.Namespace) -> None:
                         "(see .env.example), or try the local Zoho with `zoho-mcp serve --sandbox`"
                     )
                 )
-        placeholders = unexpanded_placeholders(settings)
-        if placeholders:
-            exit_on_settings_error(placeholder_error(placeholders))
         try:
             settings.check_state_dir()
         except SettingsError as exc:

@@ -208,20 +208,11 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return out
 
 
-def _overall_category(exc: AllTiersFailed) -> ErrorCategory:
-    """Deterministic, whatever the mix: anything temporary means "retry later"; else credentials before setup."""
-    cats = {getattr(underlying(c), "category", ErrorCategory.TRANSIENT) for c in exc.causes.values()}
-    for category in (ErrorCategory.TRANSIENT, ErrorCategory.AUTH, ErrorCategory.CONFIGURATION):
-        if category in cats or (category is ErrorCategory.TRANSIENT and not cats):
-            return category
-    return exc.category
-
-
 def _all_tiers_failure(exc: AllTiersFailed) -> ToolFailure:
     """Code, category and hint chosen from what really failed on each tier tried (through open
     circuits), so a credentials or setup problem is never presented as merely temporary."""
     causes = _tier_summary(exc)
-    category = _overall_category(exc)
+    category = exc.category  # read through open circuits, deterministically (resilience/errors.py)
     tried = _tier_list(exc)
     why = _cause_lines(causes)
     details: dict[str, Any] = {"tiers": causes}
